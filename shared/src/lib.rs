@@ -1,0 +1,13 @@
+//! The common crate of the kubectl-upgrade plugins: what every plugin needs to connect, print,
+//! exit and reason about versions and applications the same way.
+
+pub mod exit;
+pub mod flags;
+pub mod names;
+pub mod output;
+pub mod profile;
+pub mod prompt;
+pub mod sql;
+pub mod template;
+pub mod version;
+pub mod yaml;

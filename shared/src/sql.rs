@@ -1,0 +1,114 @@
+//! Schema migration scripts shipped with the suite (`sql/<app>/<from>-<to>.sql`) and the chain
+//! that connects two versions: `1.7.2 → 1.8.0 → 1.9.0` runs `1.7.2-1.8.0.sql` then
+//! `1.8.0-1.9.0.sql`.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::version::Version;
+
+/// One script: the versions it connects and its text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Script {
+    pub app: &'static str,
+    pub file: &'static str,
+    pub from: Version,
+    pub to: Version,
+    pub text: &'static str,
+}
+
+/// (app, file name, text) of every script under `sql/`.
+pub const SCRIPTS: &[(&str, &str, &str)] = &[
+    ("fate", "1.7.2-1.8.0.sql", include_str!("../../sql/fate/1.7.2-1.8.0.sql")),
+    ("fate", "1.8.0-1.9.0.sql", include_str!("../../sql/fate/1.8.0-1.9.0.sql")),
+];
+
+/// The scripts of an application, parsed from their file names.
+pub fn scripts(app: &str) -> Vec<Script> {
+    SCRIPTS
+        .iter()
+        .filter(|(a, _, _)| *a == app)
+        .filter_map(|(a, file, text)| {
+            let (from, to) = file.strip_suffix(".sql")?.split_once('-')?;
+            Some(Script {
+                app: a,
+                file,
+                from: Version::parse(from).ok()?,
+                to: Version::parse(to).ok()?,
+                text,
+            })
+        })
+        .collect()
+}
+
+/// The shortest chain of scripts from `from` to `to` (empty when they are the same version).
+/// `None` when no chain connects them; versions between scripts that no script starts or ends
+/// at are not reachable.
+pub fn chain(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
+    let all = scripts(app);
+    let key = |v: &Version| v.to_semver();
+    if key(from) == key(to) {
+        return Some(Vec::new());
+    }
+    let mut previous: BTreeMap<semver::Version, usize> = BTreeMap::new();
+    let mut queue = VecDeque::from([key(from)]);
+    while let Some(at) = queue.pop_front() {
+        for (i, s) in all.iter().enumerate() {
+            let next = key(&s.to);
+            if key(&s.from) == at && next != key(from) && !previous.contains_key(&next) {
+                previous.insert(next.clone(), i);
+                queue.push_back(next);
+            }
+        }
+    }
+    let mut path = Vec::new();
+    let mut at = key(to);
+    while at != key(from) {
+        let i = *previous.get(&at)?;
+        path.push(all[i].clone());
+        at = key(&all[i].from);
+    }
+    path.reverse();
+    Some(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).unwrap()
+    }
+
+    #[test]
+    fn chains_follow_the_versions() {
+        let files: Vec<&str> = chain("fate", &v("v1.7.2"), &v("v1.9.0")).unwrap().iter().map(|s| s.file).collect();
+        assert_eq!(files, ["1.7.2-1.8.0.sql", "1.8.0-1.9.0.sql"]);
+        let files: Vec<&str> = chain("fate", &v("1.8.0-release"), &v("1.9.0")).unwrap().iter().map(|s| s.file).collect();
+        assert_eq!(files, ["1.8.0-1.9.0.sql"]);
+        assert_eq!(chain("fate", &v("1.8.0"), &v("1.8.0")), Some(vec![]));
+        assert_eq!(chain("fate", &v("1.9.0"), &v("1.7.2")), None);
+        assert_eq!(chain("fate", &v("1.6.0"), &v("1.9.0")), None);
+        assert_eq!(chain("nope", &v("1.0.0"), &v("2.0.0")), None);
+    }
+
+    #[test]
+    fn every_file_under_sql_is_embedded() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sql");
+        for app in std::fs::read_dir(&dir).unwrap() {
+            let app = app.unwrap();
+            if !app.file_type().unwrap().is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(app.path()).unwrap() {
+                let name = file.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".sql") {
+                    let app_name = app.file_name().into_string().unwrap();
+                    assert!(
+                        SCRIPTS.iter().any(|(a, f, _)| *a == app_name && *f == name),
+                        "sql/{app_name}/{name} is not listed in SCRIPTS"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+-- FATE schema migration 1.7.2-1.8.0 (to be written)

@@ -1,0 +1,1 @@
+-- FATE schema migration 1.8.0-1.9.0 (to be written)

@@ -1,0 +1,1 @@
+//! Simulated cluster for end-to-end tests.
