@@ -172,6 +172,10 @@ pub struct Workload {
     /// Replicas of a StatefulSet, for claim names.
     #[serde(default = "one")]
     pub replicas: u32,
+    /// The one replica of a shared StatefulSet this component becomes (two Deployments
+    /// `nodemanager-0` and `nodemanager-1` become ordinals 0 and 1 of `nodemanager`).
+    #[serde(default)]
+    pub ordinal: Option<u32>,
 }
 
 fn one() -> u32 {
@@ -488,8 +492,9 @@ impl Workload {
     pub fn chart_claims(&self) -> Vec<String> {
         let mut names = self.claims.clone();
         for template in &self.claim_templates {
-            for ordinal in 0..self.replicas {
-                names.push(statefulset_claim(template, &self.name, ordinal));
+            match self.ordinal {
+                Some(ordinal) => names.push(statefulset_claim(template, &self.name, ordinal)),
+                None => names.extend((0..self.replicas).map(|o| statefulset_claim(template, &self.name, o))),
             }
         }
         names

@@ -1,0 +1,254 @@
+//! Volumes that an upgrade would leave behind: claims renamed when a Deployment becomes a
+//! StatefulSet, components deployed anew on fresh claims, claims the target manifests no longer
+//! mention, and `Delete` reclaim policies behind any of them.
+
+use std::collections::BTreeSet;
+
+use upgrade_shared::profile::{Component, Mode, Outcome, WorkloadKind};
+
+use crate::plan::{Context, Finding, Severity, chart_managed};
+use crate::runbook::{Plan, claim_size, component_claims};
+
+/// What the target version runs a component as.
+pub(super) struct Target {
+    pub kind: WorkloadKind,
+    pub name: String,
+    pub claims: Vec<String>,
+}
+
+/// The target manifests' workload for a component, else the profile's.
+fn target_of(ctx: &Context<'_>, c: &Component) -> Option<Target> {
+    crate::rules::manifests::target_workload(ctx, c).or_else(|| {
+        c.workload_at(&ctx.to).map(|w| Target {
+            kind: w.kind,
+            name: w.name.clone(),
+            claims: w.chart_claims(),
+        })
+    })
+}
+
+pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
+    if ctx.mode != Mode::StorageClass || ctx.edge.is_none_or(|e| e.reinstall) {
+        return;
+    }
+    let mut handled = BTreeSet::new();
+    let mut retain = Vec::new();
+    for c in ctx.profile.components.iter().filter(|c| c.data) {
+        let ns = ctx.namespace_of(c);
+        let old = component_claims(ctx, c);
+        if old.is_empty() {
+            continue;
+        }
+        let before = c.workload_at(&ctx.from);
+        let live = ctx.workloads_of(c);
+        let old_kind = live
+            .first()
+            .map(|w| if w.kind == "sts" { WorkloadKind::StatefulSet } else { WorkloadKind::Deployment })
+            .or(before.map(|w| w.kind));
+        let Some(target) = target_of(ctx, c) else { continue };
+        if c.redeployed_at(&ctx.to) && !c.redeployed_at(&ctx.from) {
+            redeployed(ctx, c, &ns, &old, &target, findings, plan);
+            retain.extend(old.iter().cloned());
+            handled.extend(old);
+        } else if old_kind == Some(WorkloadKind::Deployment) && target.kind == WorkloadKind::StatefulSet {
+            let renamed: Vec<(String, String)> = old
+                .iter()
+                .filter(|o| !target.claims.contains(o))
+                .cloned()
+                .zip(target.claims.iter().filter(|n| !old.contains(n)).cloned())
+                .collect();
+            if renamed.is_empty() {
+                continue;
+            }
+            let workload = live.first().map(|w| w.reference()).unwrap_or_else(|| {
+                before.map(|w| format!("{}/{}", w.kind.short(), w.name)).unwrap_or_default()
+            });
+            findings.push(Finding {
+                severity: Severity::Critical,
+                component: c.name.clone(),
+                code: "deployment-to-statefulset".into(),
+                message: format!(
+                    "{workload} becomes sts/{}, which expects claim{} {} (named <template>-<statefulset>-<ordinal>); the data in {} would not be mounted",
+                    target.name,
+                    if renamed.len() > 1 { "s" } else { "" },
+                    renamed.iter().map(|(_, n)| n.as_str()).collect::<Vec<_>>().join(", "),
+                    renamed.iter().map(|(o, _)| o.as_str()).collect::<Vec<_>>().join(", "),
+                ),
+                remediation: "stop the old workload and adopt each volume under the claim name the StatefulSet expects, before the upgrade".into(),
+                evidence: renamed.iter().map(|(o, n)| format!("pvc/{o} → pvc/{n}")).collect(),
+                impact: Outcome::NeedsSteps,
+            });
+            Plan::push(
+                &mut plan.prepare,
+                format!("Stop {workload} so that no pod uses its claims"),
+                format!("kubectl scale {workload} --replicas=0 -n {ns}"),
+            );
+            for (old_claim, new_claim) in &renamed {
+                Plan::push(
+                    &mut plan.prepare,
+                    format!("Hand the volume of {old_claim} to {new_claim} without copying (Retain first, then pre-bind)"),
+                    format!("kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns} --for-statefulset {}", target.name),
+                );
+                handled.insert(old_claim.clone());
+                retain.push(old_claim.clone());
+            }
+        }
+    }
+    dropped_by_manifests(ctx, findings, &mut handled, &mut retain);
+    reclaim_policies(ctx, findings, plan, &retain);
+}
+
+fn redeployed(
+    ctx: &Context<'_>,
+    c: &Component,
+    ns: &str,
+    old: &[String],
+    target: &Target,
+    findings: &mut Vec<Finding>,
+    plan: &mut Plan,
+) {
+    let fresh: Vec<&String> = target.claims.iter().filter(|n| !old.contains(n)).collect();
+    findings.push(Finding {
+        severity: Severity::Critical,
+        component: c.name.clone(),
+        code: "redeployed-on-new-storage".into(),
+        message: format!(
+            "{} {} is deployed anew on new storage; the data in {} must be copied over",
+            c.name,
+            ctx.display(&ctx.to),
+            old.join(", ")
+        ),
+        remediation: "retain the old volume, copy the data into the new claim with verification, then delete the old claim and volume".into(),
+        evidence: old.iter().map(|o| format!("pvc/{o}")).collect(),
+        impact: Outcome::NeedsSteps,
+    });
+    for (i, old_claim) in old.iter().enumerate() {
+        let dest = fresh.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("<new {} claim>", c.name));
+        let size = claim_size(ctx, old_claim).map(|s| format!(" (source holds up to {s})")).unwrap_or_default();
+        Plan::push(
+            &mut plan.migrate,
+            if fresh.get(i).is_some() {
+                format!("Copy {old_claim} into {dest} and verify every file and checksum{size}")
+            } else {
+                format!(
+                    "Copy {old_claim} into the new {}'s claim and verify every file and checksum{size}; find the claim with: kubectl get pvc -n {ns} -l {}",
+                    c.name, c.selector
+                )
+            },
+            format!("kubectl upgrade-migrate-pv copy {old_claim} {dest} -n {ns} --verify=checksum"),
+        );
+        Plan::push(
+            &mut plan.finish,
+            format!("Once the new {} serves the data, delete the old claim and its volume", c.name),
+            format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns}"),
+        );
+    }
+}
+
+/// Claims in use now that no target manifest mentions: the upgrade removes them.
+fn dropped_by_manifests(ctx: &Context<'_>, findings: &mut Vec<Finding>, handled: &mut BTreeSet<String>, retain: &mut Vec<String>) {
+    if ctx.options.targets.is_empty() {
+        return;
+    }
+    let kept = crate::rules::manifests::claims_in_targets(ctx);
+    for c in ctx.profile.components.iter().filter(|c| c.data) {
+        for claim in component_claims(ctx, c) {
+            if kept.contains(&claim) || handled.contains(&claim) {
+                continue;
+            }
+            findings.push(Finding {
+                severity: Severity::Critical,
+                component: c.name.clone(),
+                code: "claim-dropped".into(),
+                message: format!("pvc/{claim} is used now but no target manifest mentions it; the upgrade leaves its data behind"),
+                remediation: "retain its volume, then adopt it under the claim the target uses or copy its data".into(),
+                evidence: vec![format!("pvc/{claim}")],
+                impact: Outcome::NeedsSteps,
+            });
+            handled.insert(claim.clone());
+            retain.push(claim);
+        }
+    }
+}
+
+/// `Delete` policies behind claims that go away, and chart-managed claims without Helm's keep.
+fn reclaim_policies(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan, claims: &[String]) {
+    let ns = &ctx.snapshot.namespace;
+    let mut delete = Vec::new();
+    let mut unknown = Vec::new();
+    let mut not_kept = Vec::new();
+    for name in claims {
+        let claim = ctx.snapshot.claim(ns, name);
+        match claim.and_then(|c| ctx.snapshot.volume_of(c)) {
+            Some(pv) => {
+                let policy = pv.spec.as_ref().and_then(|s| s.persistent_volume_reclaim_policy.as_deref()).unwrap_or("Delete");
+                if policy == "Delete" {
+                    delete.push((name.clone(), pv.metadata.name.clone().unwrap_or_default()));
+                }
+            }
+            None => unknown.push(name.clone()),
+        }
+        if let Some(claim) = claim
+            && chart_managed(claim)
+            && claim.metadata.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy")).is_none_or(|v| v != "keep")
+        {
+            not_kept.push(name.clone());
+        }
+    }
+    if !delete.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Critical,
+            component: ctx.profile.name.clone(),
+            code: "reclaim-policy-delete".into(),
+            message: format!(
+                "{} volume{} behind claims the upgrade removes will be deleted with {}: reclaim policy Delete",
+                delete.len(),
+                if delete.len() > 1 { "s" } else { "" },
+                if delete.len() > 1 { "them" } else { "it" }
+            ),
+            remediation: "set the volumes' reclaim policy to Retain before the upgrade (restore it afterwards)".into(),
+            evidence: delete.iter().map(|(c, v)| format!("pvc/{c} → pv/{v}")).collect(),
+            impact: Outcome::NeedsSteps,
+        });
+    }
+    if !unknown.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Warning,
+            component: ctx.profile.name.clone(),
+            code: "reclaim-policy-unknown".into(),
+            message: format!("the reclaim policy behind {} is not in the input; treating it as Delete", unknown.join(", ")),
+            remediation: "retain the volumes before the upgrade, or run the check against the cluster to know".into(),
+            evidence: unknown.iter().map(|c| format!("pvc/{c}")).collect(),
+            impact: Outcome::NeedsSteps,
+        });
+    }
+    if !not_kept.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Info,
+            component: ctx.profile.name.clone(),
+            code: "claim-not-kept".into(),
+            message: format!(
+                "Helm deletes {} on upgrade: no helm.sh/resource-policy: keep annotation",
+                not_kept.iter().map(|c| format!("pvc/{c}")).collect::<Vec<_>>().join(", ")
+            ),
+            remediation: "the runbook retains the volumes so the data outlives the claims".into(),
+            evidence: not_kept.iter().map(|c| format!("pvc/{c}")).collect(),
+            impact: Outcome::Safe,
+        });
+    }
+    let to_retain: Vec<String> = delete.iter().map(|(c, _)| c.clone()).chain(unknown).collect();
+    if !to_retain.is_empty() {
+        plan.prepare.insert(
+            0,
+            crate::plan::Step {
+                description: "Keep the volumes whatever happens to their claims (reclaim policy Retain; the original is recorded)".into(),
+                command: format!("kubectl upgrade-migrate-pv retain {} -n {ns}", to_retain.join(" ")),
+            },
+        );
+        Plan::push(
+            &mut plan.finish,
+            "After the upgrade is verified, put the original reclaim policies back",
+            format!("kubectl upgrade-migrate-pv restore-policy -n {ns} --all"),
+        );
+    }
+}

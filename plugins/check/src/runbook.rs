@@ -1,0 +1,169 @@
+//! Orders the steps the rules asked for into one runbook and fills in the profile's command
+//! templates with the names the check resolved.
+
+use upgrade_shared::profile::{Outcome, StepTemplate};
+use upgrade_shared::template;
+
+use crate::plan::{Context, Step};
+
+/// Steps the rules asked for, by where they go in the runbook.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Before the edge's own steps: keep volumes, hand claims over, stop what would block.
+    pub prepare: Vec<Step>,
+    /// After the edge's own steps (a redeployed component exists again): copy data over.
+    pub migrate: Vec<Step>,
+    /// After the upgrade and its checks: put policies back, clean up what is no longer used.
+    pub finish: Vec<Step>,
+}
+
+impl Plan {
+    /// Adds a step unless the same command is already there.
+    pub fn push(list: &mut Vec<Step>, description: impl Into<String>, command: impl Into<String>) {
+        let command = command.into();
+        if !list.iter().any(|s| s.command == command) {
+            list.push(Step {
+                description: description.into(),
+                command,
+            });
+        }
+    }
+}
+
+/// Which side of the upgrade a template speaks of: workloads before it, or after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Before,
+    After,
+}
+
+/// The whole runbook, in order.
+pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
+    let edge_steps = ctx.edge.map(|e| e.steps.as_slice()).unwrap_or_default();
+    let render = |templates: &[StepTemplate], side: Side| -> Vec<Step> {
+        templates
+            .iter()
+            .map(|t| Step {
+                description: t.description.clone(),
+                command: fill(ctx, &t.command, side),
+            })
+            .collect()
+    };
+    if verdict == Outcome::Blocked {
+        return render(edge_steps, Side::Before);
+    }
+    let reinstall = ctx.edge.is_some_and(|e| e.reinstall);
+    let runbook = &ctx.profile.runbook;
+    let mut steps = render(&runbook.before, Side::Before);
+    steps.extend(plan.prepare);
+    steps.extend(render(edge_steps, Side::Before));
+    steps.extend(plan.migrate);
+    if !reinstall {
+        steps.extend(render(&runbook.upgrade, Side::Before));
+        steps.extend(sql_steps(ctx));
+    }
+    steps.extend(render(&runbook.after, Side::After));
+    steps.extend(plan.finish);
+    steps
+}
+
+fn sql_steps(ctx: &Context<'_>) -> Vec<Step> {
+    let Some(sql) = &ctx.profile.sql else { return Vec::new() };
+    if ctx.mode == upgrade_shared::profile::Mode::None {
+        return Vec::new();
+    }
+    let Some(chain) = upgrade_shared::sql::chain(&sql.dir, &ctx.from, &ctx.to) else { return Vec::new() };
+    if chain.is_empty() {
+        return Vec::new();
+    }
+    let files: Vec<String> = chain.iter().map(|s| format!("sql/{}/{}", sql.dir, s.file)).collect();
+    vec![Step {
+        description: format!("Apply the schema scripts in order once the new pods run: {}", files.join(", ")),
+        command: fill(
+            ctx,
+            &format!(
+                "kubectl upgrade-sql apply -n {{ns:{c}}} --target {{workload:{c}}} --database {{database:{c}}} --profile {p} --from {{from}} --to {{to}}",
+                c = sql.component,
+                p = ctx.profile.name
+            ),
+            Side::After,
+        ),
+    }]
+}
+
+fn fill(ctx: &Context<'_>, text: &str, side: Side) -> String {
+    template::render(text, |key, arg| resolve(ctx, key, arg, side))
+}
+
+fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> String {
+    let component = arg.and_then(|name| ctx.profile.component(name));
+    let missing = || format!("<{key}{}>", arg.map(|a| format!(":{a}")).unwrap_or_default());
+    match (key, component) {
+        ("namespace", _) => ctx.snapshot.namespace.clone(),
+        ("from", _) => ctx.display(&ctx.from),
+        ("to", _) => ctx.display(&ctx.to),
+        ("instance", _) => ctx.instance.clone(),
+        ("profile", _) => ctx.profile.name.clone(),
+        ("ns", Some(c)) => ctx.namespace_of(c),
+        ("workload", Some(c)) => workload_ref(ctx, c, side).unwrap_or_else(missing),
+        ("pod", Some(c)) => ctx
+            .pods_of(c)
+            .first()
+            .and_then(|p| p.metadata.name.clone())
+            .map(|n| format!("pod/{n}"))
+            .or_else(|| workload_ref(ctx, c, side))
+            .unwrap_or_else(missing),
+        ("database", Some(c)) => c.database.as_ref().map(|d| d.databases.join(",")).unwrap_or_else(missing),
+        ("ignore-tables", Some(c)) => c
+            .database
+            .as_ref()
+            .map(|d| {
+                let db = d.databases.first().cloned().unwrap_or_default();
+                d.version_specific_tables
+                    .iter()
+                    .map(|t| format!("--ignore-table {db}.{t}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default(),
+        ("claim", Some(c)) => component_claims(ctx, c).into_iter().next().unwrap_or_else(missing),
+        ("size", Some(c)) => component_claims(ctx, c)
+            .iter()
+            .find_map(|claim| claim_size(ctx, claim))
+            .unwrap_or_else(missing),
+        _ => missing(),
+    }
+}
+
+/// `deploy/mysql` before the upgrade (as found, else as the profile says), `sts/mysql` after.
+fn workload_ref(ctx: &Context<'_>, c: &upgrade_shared::profile::Component, side: Side) -> Option<String> {
+    if side == Side::Before
+        && let Some(w) = ctx.workloads_of(c).first()
+    {
+        return Some(w.reference());
+    }
+    let version = if side == Side::Before { &ctx.from } else { &ctx.to };
+    c.workload_at(version).map(|w| format!("{}/{}", w.kind.short(), w.name))
+}
+
+/// Claims a component uses now: from its workloads when the input has workloads, else (a
+/// cluster file alone) from what the profile says the chart creates.
+pub fn component_claims(ctx: &Context<'_>, c: &upgrade_shared::profile::Component) -> Vec<String> {
+    if ctx.snapshot.workloads().is_empty() {
+        return c.workload_at(&ctx.from).map(|w| w.chart_claims()).unwrap_or_default();
+    }
+    ctx.workloads_of(c).iter().flat_map(|w| w.claims()).collect()
+}
+
+/// The requested size of a claim (`20Gi`), when the snapshot has it.
+pub fn claim_size(ctx: &Context<'_>, claim: &str) -> Option<String> {
+    ctx.snapshot
+        .claims
+        .iter()
+        .find(|c| c.metadata.name.as_deref() == Some(claim))
+        .and_then(|c| c.spec.as_ref())
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"))
+        .map(|q| q.0.clone())
+}

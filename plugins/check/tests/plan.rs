@@ -1,0 +1,322 @@
+//! Plan tests: the check's verdicts, findings and runbooks from fixtures, no cluster.
+
+use std::path::PathBuf;
+
+use kubectl_upgrade_check::plan::{self, Options, PlanError, Report};
+use kubectl_upgrade_check::{offline_snapshot, snapshot::Snapshot};
+use upgrade_shared::profile::{self, Mode, Outcome};
+use upgrade_shared::version::Version;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+fn v(s: &str) -> Version {
+    Version::parse(s).unwrap()
+}
+
+fn check(profile: &str, snapshot: &Snapshot, from: Option<&str>, to: &str) -> Report {
+    try_check(profile, snapshot, from, to, &[]).unwrap()
+}
+
+fn try_check(profile: &str, snapshot: &Snapshot, from: Option<&str>, to: &str, targets: &[&str]) -> Result<Report, PlanError> {
+    let profile = profile::builtin(profile).unwrap();
+    let targets = targets
+        .iter()
+        .flat_map(|t| {
+            let path = fixture(t);
+            upgrade_shared::yaml::read_objects(&path).unwrap().into_iter().map(move |o| (path.display().to_string(), o))
+        })
+        .collect();
+    plan::check(&profile, snapshot, &Options { from: from.map(v), to: Some(v(to)), targets })
+}
+
+/// A KubeFATE cluster.yaml for a version and a persistence mode.
+fn cluster_file(version: &str, mode: Mode) -> Snapshot {
+    let persistence = match mode {
+        Mode::None => "persistence: false\n",
+        Mode::ExistingClaim => "persistence: true\nmysql:\n  existingClaim: fate-mysql\n",
+        Mode::StorageClass => "persistence: true\nmysql:\n  storageClass: nfs-client\n",
+    };
+    let text = format!(
+        "name: fate-9999\nnamespace: fate-9999\nchartName: fate\nchartVersion: {version}\nimageTag: {}-release\n{persistence}",
+        version.trim_start_matches('v')
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.yaml");
+    std::fs::write(&path, text).unwrap();
+    offline_snapshot(&[path], None).unwrap()
+}
+
+fn codes(report: &Report) -> Vec<&str> {
+    report.findings.iter().map(|f| f.code.as_str()).collect()
+}
+
+fn commands(report: &Report) -> Vec<&str> {
+    report.steps.iter().map(|s| s.command.as_str()).collect()
+}
+
+/// Both KubeFATE matrices and the no-persistence case, cell by cell. "yes" cells are `safe`;
+/// "no" cells are never safe: either the suite's steps make them lossless (`needs-steps`) or
+/// nothing does (`data-loss`).
+#[test]
+fn every_cell_of_the_kubefate_matrices() {
+    use Outcome::*;
+    let froms = ["v1.7.0", "v1.7.1", "v1.7.2", "v1.8.0", "v1.9.0"];
+    let tos = ["v1.7.2", "v1.8.0", "v1.9.0", "v1.10.0"];
+    // Case 1: existing claims. ≤ v1.7.1 is "no" (mysql:8 downgrade; dump/reinstall/import).
+    let existing = |from: &str, _to: &str| if from <= "v1.7.1" { NeedsSteps } else { Safe };
+    // Case 2: storage class. v1.7.2 → v1.8.0 and v1.9.0 → future are "yes"; into v1.9.0+ from
+    // below is "no" (claims of Deployments turned StatefulSets), fixed by adopting volumes.
+    let storage = |from: &str, to: &str| match (from, to) {
+        (f, _) if f <= "v1.7.1" => NeedsSteps,
+        ("v1.7.2", "v1.8.0") => Safe,
+        ("v1.9.0", _) => Safe,
+        _ => NeedsSteps,
+    };
+    let mut cells = 0;
+    for from in froms {
+        for to in tos.iter().filter(|t| v(t).cmp_numbers(&v(from)).is_gt()) {
+            for (mode, expected) in [
+                (Mode::ExistingClaim, existing(from, to)),
+                (Mode::StorageClass, storage(from, to)),
+                (Mode::None, DataLoss),
+            ] {
+                let report = check("fate", &cluster_file(from, mode), None, to);
+                assert_eq!(report.persistence, mode, "{from} → {to}");
+                assert_eq!(report.verdict, expected, "{from} → {to} ({}): {:#?}", mode.as_str(), report.findings);
+                assert_eq!(report.from, *from);
+                assert_eq!(report.to, *to);
+                cells += 1;
+            }
+        }
+    }
+    assert_eq!(cells, 3 * 14, "every cell of the matrices was checked");
+}
+
+#[test]
+fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
+    let report = check("fate", &cluster_file("v1.8.0", Mode::StorageClass), None, "v1.9.0");
+    assert_eq!(report.verdict, Outcome::NeedsSteps);
+    let adopt: Vec<&str> = commands(&report).into_iter().filter(|c| c.contains(" adopt ")).collect();
+    assert_eq!(
+        adopt,
+        [
+            "kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql",
+            "kubectl upgrade-migrate-pv adopt python-data python-data-python-0 -n fate-9999 --for-statefulset python",
+            "kubectl upgrade-migrate-pv adopt client-data client-data-client-0 -n fate-9999 --for-statefulset client",
+            "kubectl upgrade-migrate-pv adopt nodemanager-0-data data-dir-nodemanager-0 -n fate-9999 --for-statefulset nodemanager",
+            "kubectl upgrade-migrate-pv adopt nodemanager-1-data data-dir-nodemanager-1 -n fate-9999 --for-statefulset nodemanager",
+        ]
+    );
+    let cmds = commands(&report);
+    let pos = |needle: &str| cmds.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no step {needle}: {cmds:#?}"));
+    assert!(pos("upgrade-backup") < pos("retain"));
+    assert!(pos("retain") < pos("scale deploy/mysql --replicas=0"));
+    assert!(pos("scale deploy/mysql --replicas=0") < pos("adopt mysql-data"));
+    assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
+    assert!(pos("kubefate cluster update") < pos("upgrade-sql apply"));
+    assert!(cmds[pos("upgrade-sql apply")].contains("--target sts/mysql"), "schema scripts run in the new StatefulSet");
+    assert!(pos("upgrade-sql apply") < pos("restore-policy"));
+    assert!(codes(&report).contains(&"deployment-to-statefulset"));
+}
+
+#[test]
+fn skipping_v1_8_0_chains_both_schema_scripts() {
+    let report = check("fate", &cluster_file("v1.7.2", Mode::ExistingClaim), None, "v1.9.0");
+    assert_eq!(report.verdict, Outcome::Safe);
+    let sql = report.steps.iter().find(|s| s.command.contains("upgrade-sql")).unwrap();
+    assert!(sql.description.contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"), "{}", sql.description);
+    assert!(!commands(&report).iter().any(|c| c.contains("adopt")), "existing claims are reused as they are");
+}
+
+#[test]
+fn v1_7_1_is_moved_by_data_only_dump_reinstall_and_import() {
+    let snapshot = offline_snapshot(&[fixture("fate-1.7.1-existing-claim.yaml")], None).unwrap();
+    let report = check("fate", &snapshot, None, "v1.8.0");
+    assert_eq!(report.from, "v1.7.1", "version read from the python image tag");
+    assert_eq!(report.persistence, Mode::ExistingClaim, "a claim without Helm's marks is the user's own");
+    assert_eq!(report.verdict, Outcome::NeedsSteps);
+    let downgrade = report.findings.iter().find(|f| f.code == "database-image-downgrade").expect("floating tag finding");
+    assert!(downgrade.message.contains("mysql:8 (running)"), "{}", downgrade.message);
+    assert!(downgrade.message.contains("8.0.28"), "{}", downgrade.message);
+    let cmds = commands(&report);
+    let dump = cmds.iter().find(|c| c.contains("--data-only")).expect("data-only dump");
+    for table in ["server_node", "t_component_info", "t_component_provider_info", "t_component_registry", "t_engine_registry"] {
+        assert!(dump.contains(&format!("--ignore-table eggroll_meta.{table}")), "{dump}");
+    }
+    assert!(dump.contains("--target deploy/mysql -n fate-10000") || dump.contains("-n fate-10000 --target deploy/mysql"), "{dump}");
+    assert!(cmds.iter().any(|c| c.starts_with("kubefate cluster delete fate-10000")));
+    assert!(cmds.iter().any(|c| c.starts_with("kubectl upgrade-restore")));
+    assert!(!cmds.contains(&"kubefate cluster update -f cluster.yaml"), "no in-place update on a reinstall");
+    let full = cmds.iter().position(|c| c.contains("upgrade-backup") && !c.contains("--data-only")).unwrap();
+    let delete = cmds.iter().position(|c| c.starts_with("kubefate cluster delete")).unwrap();
+    assert!(full < delete, "the rollback snapshot is taken before anything is deleted");
+}
+
+#[test]
+fn a_floating_database_tag_blocks_an_in_place_upgrade() {
+    // A custom setup: v1.7.2 charts, but someone runs mysql:8 on them.
+    let mut snapshot = offline_snapshot(&[fixture("fate-1.8.0-storage-class.yaml")], None).unwrap();
+    let spec = snapshot.deployments[0].spec.as_mut().unwrap();
+    spec.template.spec.as_mut().unwrap().containers[0].image = Some("mysql:8".into());
+    let report = check("fate", &snapshot, None, "v1.9.0");
+    assert!(codes(&report).contains(&"database-image-downgrade"));
+    assert_eq!(report.verdict, Outcome::Blocked);
+}
+
+#[test]
+fn volumes_with_delete_policy_behind_moving_claims_are_retained_first() {
+    let snapshot = offline_snapshot(&[fixture("fate-1.8.0-storage-class.yaml")], None).unwrap();
+    let report = check("fate", &snapshot, None, "v1.9.0");
+    assert_eq!(report.namespace, "fate-9999");
+    assert_eq!(report.instance, "fate-9999");
+    let delete = report.findings.iter().find(|f| f.code == "reclaim-policy-delete").expect("Delete finding");
+    assert_eq!(delete.evidence, ["pvc/mysql-data → pv/pvc-0865a743-9bfb-4990-bd26-84b0241f0084"]);
+    let kept = report.findings.iter().find(|f| f.code == "claim-not-kept").expect("keep finding");
+    assert_eq!(kept.evidence, ["pvc/mysql-data"], "python-data carries helm.sh/resource-policy: keep");
+    let retain = commands(&report).into_iter().find(|c| c.contains(" retain ")).unwrap();
+    assert_eq!(retain, "kubectl upgrade-migrate-pv retain mysql-data -n fate-9999", "only the Delete volume needs it");
+    assert!(!codes(&report).contains(&"reclaim-policy-unknown"));
+}
+
+#[test]
+fn unhealthy_components_and_blocking_budgets_come_before_the_upgrade() {
+    let snapshot = offline_snapshot(&[fixture("fate-unhealthy.yaml")], None).unwrap();
+    let report = check("fate", &snapshot, None, "v1.8.0");
+    let c = codes(&report);
+    assert!(c.contains(&"not-ready"), "{c:?}");
+    assert!(c.contains(&"crash-looping"), "{c:?}");
+    assert!(c.contains(&"pdb-blocks-restarts"), "{c:?}");
+    assert_eq!(report.verdict, Outcome::NeedsSteps, "the edge itself is safe, the health is not");
+    let crash = report.findings.iter().find(|f| f.code == "crash-looping").unwrap();
+    assert!(crash.message.contains("7 restarts"));
+    assert!(crash.remediation.contains("kubectl logs pod/mysql-77f95d4844-8dfjj -c mysql -n fate-9999 --previous"));
+    assert!(commands(&report).contains(&"kubectl rollout status deploy/mysql -n fate-9999 --timeout=10m"));
+}
+
+fn fdb(conditions: bool) -> Snapshot {
+    let mut snapshot = offline_snapshot(&[fixture("fdb-cluster.yaml")], None).unwrap();
+    if !conditions {
+        for g in snapshot.custom[0]["status"]["processGroups"].as_array_mut().unwrap() {
+            g.as_object_mut().unwrap().remove("processGroupConditions");
+        }
+    }
+    snapshot
+}
+
+#[test]
+fn foundationdb_patch_minor_and_downgrade_rules() {
+    let healthy = fdb(false);
+    let r = check("foundationdb", &healthy, None, "7.1.35");
+    assert_eq!((r.verdict, r.from.as_str(), r.instance.as_str()), (Outcome::Safe, "7.1.33", "sample"));
+    let r = check("foundationdb", &healthy, None, "7.3.1");
+    assert_eq!(r.verdict, Outcome::NeedsSteps, "version-incompatible upgrade");
+    let cmds = commands(&r);
+    let clients = cmds.iter().position(|c| c.contains("check-clients") && c.contains("--to 7.3.1")).expect("client check");
+    let patch = cmds.iter().position(|c| c.contains("kubectl patch foundationdbcluster sample -n fdb")).expect("version change");
+    assert!(clients < patch, "clients are checked before the version changes");
+    assert!(cmds[patch].contains(r#"-p '{"spec":{"version":"7.3.1"}}'"#), "{}", cmds[patch]);
+    assert_eq!(check("foundationdb", &healthy, None, "8.0.0").verdict, Outcome::NeedsSteps, "major upgrade");
+    assert_eq!(check("foundationdb", &healthy, None, "7.1.20").verdict, Outcome::Safe, "older patch of the running version");
+    let r = check("foundationdb", &healthy, None, "6.3.25");
+    assert_eq!(r.verdict, Outcome::Blocked, "downgrade across minor versions");
+    assert!(r.steps.is_empty());
+}
+
+#[test]
+fn foundationdb_process_group_conditions_hold_the_upgrade() {
+    let r = check("foundationdb", &fdb(true), None, "7.1.35");
+    let f = r.findings.iter().find(|f| f.code == "process-group-conditions").unwrap();
+    assert_eq!(f.evidence, ["storage-2: MissingProcesses"]);
+    assert_eq!(r.verdict, Outcome::NeedsSteps);
+}
+
+#[test]
+fn kubeflow_minio_is_retained_copied_verified_and_cleaned_up() {
+    let snapshot = offline_snapshot(&[fixture("kubeflow-minio.yaml")], None).unwrap();
+    let r = check("kubeflow", &snapshot, None, "1.7");
+    assert_eq!((r.verdict, r.from.as_str()), (Outcome::NeedsSteps, "1.6"));
+    assert!(codes(&r).contains(&"redeployed-on-new-storage"));
+    let cmds = commands(&r);
+    let pos = |needle: &str| cmds.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no {needle}: {cmds:#?}"));
+    assert_eq!(cmds[pos(" retain ")], "kubectl upgrade-migrate-pv retain minio-data-minio-0 -n kubeflow");
+    assert!(pos(" retain ") < pos("juju remove-application minio"));
+    assert!(cmds[pos("juju deploy minio")].contains("--storage minio-data=20Gi"), "size resolved from the claim");
+    assert!(pos("juju deploy minio") < pos(" copy "));
+    assert!(cmds[pos(" copy ")].contains("copy minio-data-minio-0 <new minio claim> -n kubeflow --verify=checksum"));
+    assert!(pos(" copy ") < pos(" cleanup "));
+}
+
+#[test]
+fn kubeflow_copy_goes_to_the_claim_named_by_the_target_manifests() {
+    let snapshot = offline_snapshot(&[fixture("kubeflow-minio.yaml")], None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("minio-1.7.yaml");
+    std::fs::write(
+        &target,
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: minio}\nspec:\n  replicas: 1\n  template: {metadata: {labels: {app.kubernetes.io/name: minio}}}\n  volumeClaimTemplates:\n  - metadata: {name: minio-data-7f3a}\n",
+    )
+    .unwrap();
+    let profile = profile::builtin("kubeflow").unwrap();
+    let targets = upgrade_shared::yaml::read_objects(&target).unwrap().into_iter().map(|o| ("minio-1.7.yaml".to_string(), o)).collect();
+    let r = plan::check(&profile, &snapshot, &Options { from: None, to: Some(v("1.7")), targets }).unwrap();
+    assert!(commands(&r).contains(&"kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow --verify=checksum"));
+}
+
+#[test]
+fn rok_quiesces_then_upgrades_components_in_order() {
+    let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
+    let r = check("rok", &snapshot, None, "v2");
+    assert_eq!((r.verdict, r.from.as_str()), (Outcome::NeedsSteps, "v1"));
+    let cmds = commands(&r);
+    let order = ["--cascade=orphan", "upgrade-quiesce", "rok-disk-manager", "rok-kmod", "rok-cluster", "rok-operator/overlays", "upgrade-wait rok"];
+    let positions: Vec<usize> = order.iter().map(|n| cmds.iter().position(|c| c.contains(n)).unwrap_or_else(|| panic!("no {n}: {cmds:#?}"))).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{cmds:#?}");
+    assert!(cmds[positions[1]].contains("-n rok sts/rok-csi-controller --also rok-system/sts/rok-operator"));
+}
+
+#[test]
+fn immutable_statefulset_fields_in_target_manifests_need_delete_and_reapply() {
+    let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
+    let r = try_check("rok", &snapshot, None, "v2", &["rok-tools-v2.yaml"]).unwrap();
+    let f = r.findings.iter().find(|f| f.code == "statefulset-immutable-fields").expect("finding");
+    assert_eq!(f.evidence, ["sts/rok-tools spec.serviceName", "sts/rok-tools spec.volumeClaimTemplates"]);
+    assert_eq!(f.component, "rok-tools");
+    assert!(commands(&r).iter().any(|c| c.starts_with("kubectl apply -f ") && c.ends_with("rok-tools-v2.yaml -n rok")));
+    // The same claim size written another way, and defaults left out, change nothing.
+    let r = try_check("rok", &snapshot, None, "v2", &["rok-tools-same.yaml"]).unwrap();
+    assert!(!codes(&r).contains(&"statefulset-immutable-fields"), "{:#?}", r.findings);
+}
+
+#[test]
+fn versions_the_profile_does_not_know_are_errors() {
+    let snapshot = cluster_file("v1.8.0", Mode::StorageClass);
+    let err = try_check("fate", &snapshot, None, "v1.8.7", &[]).unwrap_err().to_string();
+    assert_eq!(err, "unknown fate version v1.8.7 (known: v1.6.0, v1.6.1, v1.7.0, v1.7.1, v1.7.2, v1.8.0, v1.9.0, v1.9.1, v1.10.0, and newer)");
+    let err = try_check("kubeflow", &snapshot, Some("1.6"), "1.9", &[]).unwrap_err().to_string();
+    assert!(err.starts_with("unknown kubeflow version 1.9"), "{err}");
+}
+
+#[test]
+fn an_undetectable_running_version_asks_for_from() {
+    let err = try_check("fate", &Snapshot { namespace: "empty".into(), ..Snapshot::default() }, None, "v1.9.0", &[]).unwrap_err().to_string();
+    assert!(err.contains("cannot tell the running fate version in namespace empty"), "{err}");
+    assert!(err.ends_with("pass --from VERSION"), "{err}");
+}
+
+#[test]
+fn json_report_has_the_contract_fields() {
+    let report = check("fate", &cluster_file("v1.8.0", Mode::StorageClass), None, "v1.9.0");
+    let json = serde_json::to_value(&report).unwrap();
+    for key in ["verdict", "profile", "from", "to", "findings", "steps"] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(json["verdict"], "needs-steps");
+    for key in ["severity", "component", "code", "message", "remediation"] {
+        assert!(json["findings"][0].get(key).is_some(), "finding misses {key}");
+    }
+    for key in ["description", "command"] {
+        assert!(json["steps"][0].get(key).is_some(), "step misses {key}");
+    }
+}
