@@ -1,1 +1,3 @@
 //! Simulated cluster for end-to-end tests.
+
+pub mod sim;

@@ -1,0 +1,96 @@
+//! Controllers: the loops that make the cluster act (kube-controller-manager, the scheduler and
+//! the kubelet). Each is a plain function over the store, run on every change and on a short
+//! tick; the volume binder runs on its own resync period like the real one.
+
+mod deployments;
+mod gc;
+mod jobs;
+mod node;
+mod pdb;
+mod scheduler;
+mod statefulsets;
+pub mod volumes;
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::Shared;
+
+/// Runs every controller but the volume binder once.
+pub fn sync_all(shared: &Shared) {
+    deployments::sync(shared);
+    statefulsets::sync(shared);
+    jobs::sync(shared);
+    gc::sync(shared);
+    pdb::sync(shared);
+    scheduler::sync(shared);
+    node::sync(shared);
+}
+
+/// Starts the controller loops.
+pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
+    let fast = shared.clone();
+    let main = tokio::spawn(async move {
+        loop {
+            let s = fast.clone();
+            if tokio::task::spawn_blocking(move || sync_all(&s))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::select! {
+                _ = fast.store.changed.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+    });
+    let binder = tokio::spawn(async move {
+        loop {
+            let s = shared.clone();
+            if tokio::task::spawn_blocking(move || volumes::sync(&s))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            tokio::time::sleep(shared.binder_resync).await;
+        }
+    });
+    vec![main, binder]
+}
+
+/// A short stable hash of a pod template (the `pod-template-hash` label).
+pub fn template_hash(template: &Value) -> String {
+    let mut h = DefaultHasher::new();
+    template.to_string().hash(&mut h);
+    let mut n = h.finish();
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..10)
+        .map(|_| {
+            let c = ALPHABET[(n % ALPHABET.len() as u64) as usize] as char;
+            n /= ALPHABET.len() as u64;
+            c
+        })
+        .collect()
+}
+
+/// Whether a pod is Running with every container ready.
+pub fn pod_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|cs| {
+        cs.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// Whether a pod has finished.
+pub fn pod_terminal(pod: &Value) -> bool {
+    matches!(
+        pod["status"]["phase"].as_str(),
+        Some("Succeeded") | Some("Failed")
+    )
+}

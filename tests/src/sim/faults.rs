@@ -1,0 +1,163 @@
+//! Fault injection for reliability tests: failing or delaying the next requests to a resource,
+//! dropping open watches and cutting exec streams. Container kills live in the kubelet.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use hyper::Method;
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::errors::ApiError;
+use super::http::Target;
+
+/// One injected fault.
+#[derive(Debug, Clone)]
+pub struct FaultRule {
+    /// Plural resource name (`pods`), or `*` for every resource.
+    pub resource: String,
+    /// Verb (`get`, `list`, `watch`, `create`, `update`, `patch`, `delete`), or any when `None`.
+    pub verb: Option<String>,
+    /// How many matching requests it still affects.
+    pub remaining: u32,
+    /// The HTTP status to fail with, or `None` to only delay.
+    pub code: Option<u16>,
+    /// Delay before answering (or failing).
+    pub delay: Duration,
+}
+
+/// The fault injector shared by the server.
+pub struct Faults {
+    rules: Mutex<Vec<FaultRule>>,
+    drops: watch::Sender<u64>,
+    cuts: watch::Sender<u64>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Self {
+            rules: Mutex::new(Vec::new()),
+            drops: watch::channel(0).0,
+            cuts: watch::channel(0).0,
+        }
+    }
+}
+
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        410 => "Expired",
+        422 => "Invalid",
+        429 => "TooManyRequests",
+        500 => "InternalError",
+        503 => "ServiceUnavailable",
+        504 => "Timeout",
+        _ => "Unknown",
+    }
+}
+
+fn verb_of(method: &Method, t: &Target) -> &'static str {
+    match (method, t.name.is_some()) {
+        (&Method::GET, true) => "get",
+        (&Method::GET, false)
+            if t.query
+                .get("watch")
+                .is_some_and(|w| w == "1" || w == "true") =>
+        {
+            "watch"
+        }
+        (&Method::GET, false) => "list",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, _) => "delete",
+        _ => "other",
+    }
+}
+
+impl Faults {
+    /// Adds a rule.
+    pub fn add(&self, rule: FaultRule) {
+        self.rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(rule);
+    }
+
+    /// Fails the next `n` requests to `resource` (any verb when `verb` is `None`) with `code`.
+    pub fn fail_next(&self, resource: &str, verb: Option<&str>, n: u32, code: u16) {
+        self.add(FaultRule {
+            resource: resource.into(),
+            verb: verb.map(String::from),
+            remaining: n,
+            code: Some(code),
+            delay: Duration::ZERO,
+        });
+    }
+
+    /// Delays the next `n` requests to `resource`.
+    pub fn delay_next(&self, resource: &str, n: u32, delay: Duration) {
+        self.add(FaultRule {
+            resource: resource.into(),
+            verb: None,
+            remaining: n,
+            code: None,
+            delay,
+        });
+    }
+
+    /// Ends every open watch stream.
+    pub fn drop_watches(&self) {
+        self.drops.send_modify(|n| *n += 1);
+    }
+
+    /// Cuts every open exec stream without a status.
+    pub fn cut_exec_streams(&self) {
+        self.cuts.send_modify(|n| *n += 1);
+    }
+
+    pub(crate) fn watch_drops(&self) -> watch::Receiver<u64> {
+        self.drops.subscribe()
+    }
+
+    pub(crate) fn exec_cuts(&self) -> watch::Receiver<u64> {
+        self.cuts.subscribe()
+    }
+
+    /// Applies the first matching rule to a request: sleeps, then maybe fails it.
+    pub(crate) async fn before(&self, t: &Target, method: &Method) -> Option<ApiError> {
+        let plural = t
+            .resource
+            .as_ref()
+            .map(|r| r.plural.clone())
+            .unwrap_or_default();
+        let verb = verb_of(method, t);
+        let rule = {
+            let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
+            let idx = rules.iter().position(|r| {
+                (r.resource == "*" || r.resource == plural)
+                    && r.verb.as_deref().is_none_or(|v| v == verb)
+            })?;
+            rules[idx].remaining = rules[idx].remaining.saturating_sub(1);
+            let rule = rules[idx].clone();
+            if rules[idx].remaining == 0 {
+                rules.remove(idx);
+            }
+            rule
+        };
+        if !rule.delay.is_zero() {
+            tokio::time::sleep(rule.delay).await;
+        }
+        let code = rule.code?;
+        Some(ApiError::custom(
+            code,
+            reason_for(code),
+            format!("injected fault: {verb} {plural} failed with {code}"),
+            Value::Null,
+        ))
+    }
+}

@@ -1,0 +1,415 @@
+//! The node agent: runs each pod as a sandbox process holding a private mount and network
+//! namespace (`unshare`), with the pod's volumes bind-mounted at their mountPaths, and each
+//! container as a process entered into that sandbox (`nsenter`), like the pause container and
+//! the containers of a real pod. Exit codes and restarts become container statuses.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+use super::meta;
+
+/// One container's process and history.
+#[derive(Debug)]
+pub struct ContainerRun {
+    child: Option<Child>,
+    /// Process id of the running process.
+    pub pid: Option<u32>,
+    /// Restarts so far.
+    pub restarts: u32,
+    started_at: String,
+    /// Last termination: exit code, start and finish time.
+    last: Option<(i32, String, String)>,
+    /// Whether it will not be started again.
+    pub done: bool,
+    /// The env it runs with (exec uses it too).
+    pub env: Vec<(String, String)>,
+    argv: Vec<String>,
+    workdir: String,
+}
+
+/// One pod's sandbox and containers.
+#[derive(Debug)]
+pub struct PodRun {
+    sandbox: Child,
+    /// Pid of the process holding the pod's namespaces.
+    pub ns_pid: u32,
+    /// Containers by name.
+    pub containers: HashMap<String, ContainerRun>,
+    /// Directory with logs and pod-local volumes.
+    pub dir: PathBuf,
+}
+
+/// All pods on the node, by uid.
+pub struct Kubelet {
+    root: PathBuf,
+    pods: Mutex<HashMap<String, PodRun>>,
+}
+
+fn kill_group(pid: u32, signal: &str) {
+    let _ = std::process::Command::new("kill")
+        .args(["-s", signal, "--", &format!("-{pid}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+impl Kubelet {
+    /// A kubelet keeping pod state under `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            pods: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, PodRun>> {
+        self.pods.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The directory of a pod (logs, emptyDirs, projected config maps and secrets).
+    pub fn pod_dir(&self, ns: &str, name: &str, uid: &str) -> PathBuf {
+        self.root.join(format!("{ns}_{name}_{uid}"))
+    }
+
+    /// Whether a pod has a sandbox.
+    pub fn running(&self, uid: &str) -> bool {
+        self.lock().contains_key(uid)
+    }
+
+    /// Starts a pod's sandbox with these bind mounts (source, target, read-only) and tmpfs paths.
+    pub fn start_sandbox(
+        &self,
+        uid: &str,
+        dir: PathBuf,
+        mounts: &[(PathBuf, String, bool)],
+        tmpfs: &[&str],
+    ) -> anyhow::Result<()> {
+        std::fs::create_dir_all(dir.join("logs"))?;
+        let mut script = String::from("ip link set lo up 2>/dev/null\n");
+        for t in tmpfs {
+            script.push_str(&format!(
+                "mkdir -p {0} && mount -t tmpfs tmpfs {0} || exit 1\n",
+                shell_quote(t)
+            ));
+        }
+        for (src, target, ro) in mounts {
+            let (s, t) = (shell_quote(&src.to_string_lossy()), shell_quote(target));
+            if src.is_dir() {
+                script.push_str(&format!("mkdir -p {t} && mount --bind {s} {t} || exit 1\n"));
+            } else {
+                script.push_str(&format!(
+                    "mkdir -p \"$(dirname {t})\" && touch {t} && mount --bind {s} {t} || exit 1\n"
+                ));
+            }
+            if *ro {
+                script.push_str(&format!("mount -o remount,bind,ro {t}\n"));
+            }
+        }
+        script.push_str("echo ready > /dev/stderr\nexec sleep infinity\n");
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--mount",
+            "--net",
+            "--fork",
+            "--kill-child",
+            "--propagation",
+            "private",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+        let mut sandbox = cmd.spawn()?;
+        let upid = sandbox.id().unwrap_or_default();
+        // Wait for the mounts (the script prints `ready`), then find the forked child.
+        let err = sandbox
+            .stderr
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stderr"))?;
+        let mut out = String::new();
+        {
+            use std::io::Read;
+            let fd = err.into_owned_fd()?;
+            let mut f = std::fs::File::from(fd);
+            let mut buf = [0u8; 256];
+            loop {
+                let n = f.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                out.push_str(&String::from_utf8_lossy(&buf[..n]));
+                if out.contains("ready") {
+                    break;
+                }
+            }
+        }
+        if !out.contains("ready") {
+            anyhow::bail!("pod sandbox failed: {out}");
+        }
+        let children = std::fs::read_to_string(format!("/proc/{upid}/task/{upid}/children"))?;
+        let ns_pid: u32 = children
+            .split_whitespace()
+            .next()
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("sandbox has no child"))?;
+        self.lock().insert(
+            uid.to_string(),
+            PodRun {
+                sandbox,
+                ns_pid,
+                containers: HashMap::new(),
+                dir,
+            },
+        );
+        Ok(())
+    }
+
+    /// Starts (or restarts) one container in a pod's sandbox.
+    pub fn start_container(
+        &self,
+        uid: &str,
+        name: &str,
+        argv: Vec<String>,
+        env: Vec<(String, String)>,
+        workdir: String,
+    ) -> anyhow::Result<()> {
+        let mut pods = self.lock();
+        let pod = pods
+            .get_mut(uid)
+            .ok_or_else(|| anyhow::anyhow!("no sandbox"))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(pod.dir.join("logs").join(format!("{name}.log")))?;
+        let mut cmd = Command::new("nsenter");
+        cmd.args([
+            "-t",
+            &pod.ns_pid.to_string(),
+            "-m",
+            "-n",
+            "--",
+            "sh",
+            "-c",
+            "cd \"$0\" 2>/dev/null; exec \"$@\"",
+            &workdir,
+        ])
+        .args(&argv)
+        .env_clear()
+        .envs(env.iter().cloned())
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        let entry = pod
+            .containers
+            .entry(name.to_string())
+            .or_insert_with(|| ContainerRun {
+                child: None,
+                pid: None,
+                restarts: 0,
+                started_at: String::new(),
+                last: None,
+                done: false,
+                env: env.clone(),
+                argv: argv.clone(),
+                workdir: workdir.clone(),
+            });
+        if entry.last.is_some() {
+            entry.restarts += 1;
+        }
+        entry.pid = child.id();
+        entry.child = Some(child);
+        entry.started_at = meta::now();
+        entry.env = env;
+        entry.argv = argv;
+        entry.workdir = workdir;
+        Ok(())
+    }
+
+    /// Reaps exited containers; returns the names that exited since the last poll.
+    pub fn poll(&self, uid: &str) -> Vec<(String, i32)> {
+        let mut pods = self.lock();
+        let Some(pod) = pods.get_mut(uid) else {
+            return vec![];
+        };
+        let mut exited = Vec::new();
+        for (name, c) in pod.containers.iter_mut() {
+            if let Some(child) = c.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                let code = status.code().unwrap_or_else(|| {
+                    128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(9)
+                });
+                c.last = Some((code, c.started_at.clone(), meta::now()));
+                c.child = None;
+                c.pid = None;
+                exited.push((name.clone(), code));
+            }
+        }
+        exited
+    }
+
+    /// Marks a container as never to be restarted.
+    pub fn finish(&self, uid: &str, name: &str) {
+        if let Some(c) = self
+            .lock()
+            .get_mut(uid)
+            .and_then(|p| p.containers.get_mut(name))
+        {
+            c.done = true;
+        }
+    }
+
+    /// Restarts an exited container with its previous command.
+    pub fn restart(&self, uid: &str, name: &str) -> anyhow::Result<()> {
+        let (argv, env, wd) = {
+            let pods = self.lock();
+            let c = pods
+                .get(uid)
+                .and_then(|p| p.containers.get(name))
+                .ok_or_else(|| anyhow::anyhow!("no container"))?;
+            (c.argv.clone(), c.env.clone(), c.workdir.clone())
+        };
+        self.start_container(uid, name, argv, env, wd)
+    }
+
+    /// The `containerStatuses` entry of a container, `None` if never started.
+    pub fn status(&self, uid: &str, name: &str, ready_probe: bool) -> Option<Value> {
+        let pods = self.lock();
+        let c = pods.get(uid)?.containers.get(name)?;
+        let last = c.last.as_ref().map(|(code, start, end)| {
+            json!({"terminated": {"exitCode": code, "reason": if *code == 0 { "Completed" } else { "Error" }, "startedAt": start, "finishedAt": end}})
+        });
+        let (state, ready, started) = if c.child.is_some() {
+            (
+                json!({"running": {"startedAt": c.started_at}}),
+                ready_probe,
+                true,
+            )
+        } else if c.done {
+            (last.clone().unwrap_or(json!({})), false, false)
+        } else {
+            (
+                json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off restarting failed container {name}")}}),
+                false,
+                false,
+            )
+        };
+        let mut s = json!({"name": name, "state": state, "ready": ready, "started": started, "restartCount": c.restarts, "containerID": format!("sim://{uid}-{name}"), "imageID": ""});
+        if c.child.is_some() || !c.done {
+            if let Some(l) = last {
+                s["lastState"] = l;
+            }
+        } else {
+            s["lastState"] = json!({});
+        }
+        Some(s)
+    }
+
+    /// Pid of the pod's namespace holder and a container's env, for exec.
+    pub fn exec_target(&self, uid: &str, container: &str) -> Option<(u32, Vec<(String, String)>)> {
+        let pods = self.lock();
+        let p = pods.get(uid)?;
+        let env = p
+            .containers
+            .get(container)
+            .map(|c| c.env.clone())
+            .unwrap_or_default();
+        Some((p.ns_pid, env))
+    }
+
+    /// Pid of a running container.
+    pub fn container_pid(&self, uid: &str, container: &str) -> Option<u32> {
+        self.lock().get(uid)?.containers.get(container)?.pid
+    }
+
+    /// Kills one container's process (fault injection: the kubelet restarts it per policy).
+    pub fn kill_container(&self, uid: &str, container: &str) -> bool {
+        match self.container_pid(uid, container) {
+            Some(pid) => {
+                kill_group(pid, "KILL");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends SIGTERM to every container of a pod.
+    pub fn terminate(&self, uid: &str) {
+        if let Some(p) = self.lock().get(uid) {
+            for c in p.containers.values() {
+                if let Some(pid) = c.pid {
+                    kill_group(pid, "TERM");
+                }
+            }
+        }
+    }
+
+    /// Whether every container of a pod has exited.
+    pub fn all_exited(&self, uid: &str) -> bool {
+        self.poll(uid);
+        self.lock()
+            .get(uid)
+            .is_none_or(|p| p.containers.values().all(|c| c.child.is_none()))
+    }
+
+    /// Kills a pod's processes and forgets it.
+    pub fn stop_pod(&self, uid: &str) {
+        if let Some(mut p) = self.lock().remove(uid) {
+            for c in p.containers.values_mut() {
+                if let Some(pid) = c.pid {
+                    kill_group(pid, "KILL");
+                }
+                if let Some(child) = c.child.as_mut() {
+                    let _ = child.start_kill();
+                }
+            }
+            if let Some(pid) = p.sandbox.id() {
+                kill_group(pid, "KILL");
+            }
+            let _ = p.sandbox.start_kill();
+        }
+    }
+
+    /// Uids of the pods with a sandbox.
+    pub fn pod_uids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
+    }
+
+    /// Kills everything (shutdown).
+    pub fn kill_all(&self) {
+        for uid in self.pod_uids() {
+            self.stop_pod(&uid);
+        }
+    }
+
+    /// The log file of a container.
+    pub fn log_path(&self, ns: &str, name: &str, uid: &str, container: &str) -> PathBuf {
+        self.pod_dir(ns, name, uid)
+            .join("logs")
+            .join(format!("{container}.log"))
+    }
+
+    /// Whether a path exists inside a pod's mount namespace.
+    pub fn exists_in_pod(&self, uid: &str, path: &str) -> bool {
+        let Some(pid) = self.lock().get(uid).map(|p| p.ns_pid) else {
+            return false;
+        };
+        Path::new(&format!("/proc/{pid}/root{path}")).exists()
+    }
+}

@@ -1,0 +1,93 @@
+//! Watch streams (`?watch=1`): newline-delimited `WatchEvent`s from a resourceVersion, an
+//! `ERROR` event with a 410 `Expired` Status when that version is older than the history
+//! (as the watch cache does), and closing on `timeoutSeconds` or an injected drop.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::Response;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+
+use super::api::list_options;
+use super::http::{Body, Target, error_response, stream_response};
+use super::resources::ResourceInfo;
+use super::store::Event;
+use super::{Shared, meta};
+
+fn line(kind: &str, object: &Value) -> Bytes {
+    let mut s = json!({"type": kind, "object": object}).to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+/// Starts a watch response.
+pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target) -> Response<Body> {
+    let opts = match list_options(ri, t) {
+        Ok(o) => o,
+        Err(e) => return error_response(&e),
+    };
+    let from = match t.query.get("resourceVersion").map(String::as_str) {
+        None | Some("") | Some("0") => None,
+        Some(rv) => match rv.parse::<u64>() {
+            Ok(n) => Some(n),
+            Err(_) => {
+                return error_response(&super::errors::ApiError::bad_request(format!(
+                    "invalid resource version: {rv}"
+                )));
+            }
+        },
+    };
+    let timeout = t
+        .query
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(1800);
+    let ns = if ri.namespaced {
+        t.namespace.clone()
+    } else {
+        String::new()
+    };
+    let (tx, rx) = mpsc::channel::<Bytes>(1024);
+    let matches = move |o: &Value| -> bool {
+        (ns.is_empty() || meta::namespace(o) == ns)
+            && opts.labels.matches(&o["metadata"]["labels"])
+            && opts.fields.matches(o)
+    };
+    let (initial, mut events) = match shared.store.watch(ri, from) {
+        Ok(x) => x,
+        Err(e) => {
+            let _ = tx.try_send(line("ERROR", &e.status()));
+            return stream_response("application/json", rx);
+        }
+    };
+    let key = ri.key();
+    let mut dropped = shared.faults.watch_drops();
+    tokio::spawn(async move {
+        for ev in initial.iter().filter(|e| matches(&e.object)) {
+            if tx.send(line(ev.kind, &ev.object)).await.is_err() {
+                return;
+            }
+        }
+        let deadline = tokio::time::sleep(Duration::from_secs(timeout));
+        tokio::pin!(deadline);
+        loop {
+            let ev: std::sync::Arc<Event> = tokio::select! {
+                _ = &mut deadline => return,
+                _ = tx.closed() => return,
+                _ = dropped.changed() => return,
+                r = events.recv() => match r {
+                    Ok(ev) => ev,
+                    Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if ev.key == key
+                && matches(&ev.object)
+                && tx.send(line(ev.kind, &ev.object)).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    stream_response("application/json", rx)
+}
