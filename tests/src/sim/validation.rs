@@ -131,7 +131,12 @@ pub fn validate_update(ri: &ResourceInfo, old: &Value, new: &Value) -> Result<()
                 .unwrap_or_default()
                 .is_empty()
             {
-                old_spec["volumeName"] = new_spec["volumeName"].clone();
+                match new_spec.get("volumeName") {
+                    Some(v) => old_spec["volumeName"] = v.clone(),
+                    None => {
+                        old_spec.as_object_mut().map(|m| m.remove("volumeName"));
+                    }
+                }
             }
             if bound {
                 let old_size = meta::quantity(&old_spec["resources"]["requests"]["storage"]);
