@@ -1,3 +1,5 @@
-//! Simulated cluster for end-to-end tests.
+//! Simulated cluster for end-to-end tests, and helpers for tests that drive real binaries
+//! against it.
 
+pub mod harness;
 pub mod sim;

@@ -158,10 +158,20 @@ pub async fn handle(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
-    let body = match req.into_body().collect().await {
+    let mut body = match req.into_body().collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => return Ok(error_response(&ApiError::bad_request(e.to_string()))),
     };
+    let mut content_type = content_type;
+    if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+        match super::proto::decode(&body) {
+            Ok(v) => {
+                body = Bytes::from(v.to_string());
+                content_type = "application/json".into();
+            }
+            Err(e) => return Ok(error_response(&e)),
+        }
+    }
     Ok(api::dispatch(&shared, &method, &target, &content_type, &accept, body).await)
 }
 

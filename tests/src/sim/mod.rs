@@ -14,6 +14,7 @@ pub mod meta;
 mod mysql;
 mod patch;
 mod pods;
+mod proto;
 pub mod resources;
 pub mod scenario;
 pub mod selectors;

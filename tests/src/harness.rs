@@ -1,0 +1,136 @@
+//! Helpers for tests that drive real binaries against the simulated cluster: a cluster with its
+//! kubeconfig in a temporary directory, and `kubectl` runs against it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::sim::{SimCluster, SimGuard, SimOptions};
+
+/// A cluster on its own thread plus a kubeconfig for it; everything goes when dropped.
+pub struct TestCluster {
+    /// The running cluster.
+    pub guard: SimGuard,
+    /// The kubeconfig path.
+    pub kubeconfig: PathBuf,
+    /// The temporary directory holding the kubeconfig and the data dir.
+    pub dir: tempfile::TempDir,
+}
+
+/// What one `kubectl` run printed.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code (-1 when killed by a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Self {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+
+    /// Panics with both streams unless the run succeeded; returns stdout.
+    pub fn ok(self) -> String {
+        assert_eq!(
+            self.code, 0,
+            "kubectl failed\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self.stdout
+    }
+}
+
+/// The scenarios shipped in tests/scenarios.
+pub fn scenario(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios")
+        .join(name)
+}
+
+impl TestCluster {
+    /// Starts a cluster with these scenarios.
+    pub fn start(scenarios: &[&str]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let guard = SimCluster::spawn_blocking(SimOptions {
+            data_dir: dir.path().join("data"),
+            scenarios: scenarios.iter().map(|s| scenario(s)).collect(),
+        })?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        guard.write_kubeconfig(&kubeconfig)?;
+        Ok(Self {
+            guard,
+            kubeconfig,
+            dir,
+        })
+    }
+
+    /// Runs `kubectl --kubeconfig … <args>`.
+    pub fn kubectl(&self, args: &[&str]) -> Run {
+        self.kubectl_stdin(args, None)
+    }
+
+    /// Runs kubectl with text on standard input.
+    pub fn kubectl_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl runs");
+        if let (Some(text), Some(mut w)) = (stdin, child.stdin.take()) {
+            w.write_all(text.as_bytes()).expect("write stdin");
+        }
+        Run::from(child.wait_with_output().expect("kubectl finishes"))
+    }
+
+    /// `kubectl apply -f -` with this YAML.
+    pub fn apply(&self, yaml: &str) -> String {
+        self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml)).ok()
+    }
+
+    /// `kubectl get … -o json`, parsed.
+    pub fn get_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl(&a).ok()).expect("kubectl prints JSON")
+    }
+
+    /// Polls `kubectl get … -o jsonpath=<path>` until it prints `want` or `timeout` passes.
+    pub fn wait_for(&self, args: &[&str], jsonpath: &str, want: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        let expr = format!("jsonpath={jsonpath}");
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["-o", &expr]);
+        loop {
+            let r = self.kubectl(&a);
+            if r.code == 0 && r.stdout == want {
+                return r.stdout;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "waited {timeout:?} for {args:?} {jsonpath} == {want:?}; last: {} {}",
+                    r.stdout, r.stderr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

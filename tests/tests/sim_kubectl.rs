@@ -1,0 +1,328 @@
+//! Conformance of the simulated cluster through the real `kubectl`: one behaviour per test.
+
+use std::time::Duration;
+
+use upgrade_e2e::harness::TestCluster;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn cluster() -> TestCluster {
+    TestCluster::start(&[]).expect("cluster starts")
+}
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: main
+        image: busybox:1.36
+        command: [sh, -c, 'echo started $HOSTNAME $(GREETING); exec sleep 1000']
+        env: [{name: GREETING, value: hello}]
+"#;
+
+const STATEFULSET: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  serviceName: db
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: main, image: busybox:1.36, command: [sleep, "1000"]}]
+"#;
+
+#[test]
+fn api_resources_lists_the_supported_kinds() {
+    let c = cluster();
+    let out = c.kubectl(&["api-resources", "-o", "name"]).ok();
+    for r in [
+        "pods",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "statefulsets.apps",
+        "deployments.apps",
+        "jobs.batch",
+        "poddisruptionbudgets.policy",
+        "storageclasses.storage.k8s.io",
+        "customresourcedefinitions.apiextensions.k8s.io",
+    ] {
+        assert!(out.lines().any(|l| l == r), "{r} missing from:\n{out}");
+    }
+}
+
+#[test]
+fn get_of_a_missing_claim_is_not_found() {
+    let c = cluster();
+    let r = c.kubectl(&["get", "pvc", "x"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim(),
+        "Error from server (NotFound): persistentvolumeclaims \"x\" not found"
+    );
+}
+
+#[test]
+fn create_twice_is_already_exists() {
+    let c = cluster();
+    c.kubectl(&["create", "configmap", "cfg", "--from-literal=a=b"])
+        .ok();
+    let r = c.kubectl(&["create", "configmap", "cfg", "--from-literal=a=b"]);
+    assert_eq!(
+        r.stderr.trim(),
+        "error: failed to create configmap: configmaps \"cfg\" already exists"
+    );
+}
+
+#[test]
+fn plain_get_prints_a_table() {
+    let c = cluster();
+    c.kubectl(&["create", "configmap", "cfg", "--from-literal=a=b"])
+        .ok();
+    let out = c.kubectl(&["get", "configmaps"]).ok();
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "DATA", "AGE"]);
+    assert!(
+        out.lines().nth(1).is_some_and(|l| l.starts_with("cfg ")),
+        "{out}"
+    );
+}
+
+#[test]
+fn deployment_rolls_out_and_scales() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    c.kubectl(&["scale", "deployment/web", "--replicas=3"]).ok();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let pods = c.get_json(&["pods", "-l", "app=web"]);
+    assert_eq!(pods["items"].as_array().map(Vec::len), Some(3));
+}
+
+#[test]
+fn rollout_restart_replaces_every_pod() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let before = c
+        .kubectl(&["get", "pods", "-l", "app=web", "-o", "name"])
+        .ok();
+    c.kubectl(&["rollout", "restart", "deployment/web"]).ok();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let deadline = std::time::Instant::now() + WAIT;
+    let after = loop {
+        let names = c
+            .kubectl(&["get", "pods", "-l", "app=web", "-o", "name"])
+            .ok();
+        if names.lines().count() == 2 {
+            break names;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "old pods never went: {names}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    for p in before.lines() {
+        assert!(!after.contains(p), "{p} survived the restart: {after}");
+    }
+}
+
+#[test]
+fn statefulset_spec_update_outside_the_allowed_fields_is_invalid() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    let r = c.kubectl(&[
+        "patch",
+        "statefulset",
+        "db",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"serviceName":"other"}}"#,
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim(),
+        "The StatefulSet \"db\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"
+    );
+}
+
+#[test]
+fn exec_passes_stdin_streams_and_exit_code() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let r = c.kubectl(&[
+        "exec",
+        "deploy/web",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(r.code, 7);
+    assert_eq!(r.stdout, "out\n");
+    assert!(r.stderr.starts_with("err\n"), "{}", r.stderr);
+    let echoed = c
+        .kubectl_stdin(
+            &["exec", "-i", "deploy/web", "--", "cat"],
+            Some("through stdin\n"),
+        )
+        .ok();
+    assert_eq!(echoed, "through stdin\n");
+}
+
+#[test]
+fn logs_show_container_output_with_expanded_env() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let pod = c
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .ok();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let out = c.kubectl(&["logs", &pod]).ok();
+        if out == format!("started {pod} hello\n") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "logs: {out:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn delete_then_wait_for_delete() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
+        .ok();
+    c.kubectl(&["delete", "statefulset", "db", "--wait=false"])
+        .ok();
+    c.kubectl(&["wait", "--for=delete", "pod/db-0", "--timeout=30s"])
+        .ok();
+}
+
+#[test]
+fn server_dry_run_persists_nothing() {
+    let c = cluster();
+    let out = c
+        .kubectl(&[
+            "create",
+            "configmap",
+            "cfg",
+            "--from-literal=a=b",
+            "--dry-run=server",
+        ])
+        .ok();
+    assert_eq!(out.trim(), "configmap/cfg created (server dry run)");
+    assert_eq!(c.kubectl(&["get", "configmap", "cfg"]).code, 1);
+}
+
+#[test]
+fn custom_resources_are_served_with_status() {
+    let c = cluster();
+    c.apply(
+        r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: widgets.example.com}
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, singular: widget, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    schema: {openAPIV3Schema: {type: object, x-kubernetes-preserve-unknown-fields: true}}
+"#,
+    );
+    c.apply("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: 1}\n");
+    c.kubectl(&[
+        "patch",
+        "wd",
+        "w",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status":{"phase":"Ready"}}"#,
+    ])
+    .ok();
+    c.kubectl(&[
+        "patch",
+        "wd",
+        "w",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"size":2},"status":{"phase":"Ignored"}}"#,
+    ])
+    .ok();
+    let w = c.get_json(&["widget", "w"]);
+    assert_eq!(w["status"]["phase"], "Ready");
+    assert_eq!(w["spec"]["size"], 2);
+    assert_eq!(w["metadata"]["generation"], 2);
+}
+
+#[test]
+fn server_side_apply_creates_then_merges() {
+    let c = cluster();
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {a: '1'}\n";
+    c.kubectl_stdin(&["apply", "--server-side", "-f", "-"], Some(cm))
+        .ok();
+    c.kubectl_stdin(
+        &["apply", "--server-side", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\ndata: {b: '2'}\n"),
+    )
+    .ok();
+    let got = c.get_json(&["configmap", "cfg", "--show-managed-fields"]);
+    assert_eq!(got["data"]["b"], "2");
+    assert_eq!(got["metadata"]["managedFields"][0]["manager"], "kubectl");
+}
+
+#[test]
+fn strategic_merge_patch_merges_containers_by_name() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&[
+        "patch",
+        "deployment",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"main","image":"busybox:1.37"}]}}}}"#,
+    ])
+    .ok();
+    let d = c.get_json(&["deployment", "web"]);
+    let containers = &d["spec"]["template"]["spec"]["containers"];
+    assert_eq!(containers.as_array().map(Vec::len), Some(1));
+    assert_eq!(containers[0]["image"], "busybox:1.37");
+    assert_eq!(containers[0]["command"][0], "sh");
+}
