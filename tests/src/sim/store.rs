@@ -77,6 +77,7 @@ pub(crate) struct State {
 /// The store shared by the API server and the controllers.
 pub struct Store {
     state: Mutex<State>,
+    history_limit: std::sync::atomic::AtomicUsize,
     events: broadcast::Sender<Arc<Event>>,
     /// Notified after every committed change (controllers wake on it).
     pub changed: Notify,
@@ -99,6 +100,7 @@ impl Store {
         let (events, _) = broadcast::channel(65_536);
         Self {
             state: Mutex::new(State::default()),
+            history_limit: HISTORY.into(),
             events,
             changed: Notify::new(),
         }
@@ -106,6 +108,12 @@ impl Store {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// How many events watches can resume from (tests shrink it to reach 410 `Expired`).
+    pub fn set_history_limit(&self, n: usize) {
+        self.history_limit
+            .store(n.max(1), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The current resourceVersion.
@@ -153,6 +161,7 @@ impl Store {
         };
         let mut items = Vec::new();
         let mut next = None;
+        let mut last: Option<(&str, &str)> = None;
         let mut remaining = 0u64;
         for ((ons, oname), obj) in bucket {
             if ns.is_some_and(|n| n != ons) {
@@ -168,12 +177,15 @@ impl Store {
                 continue;
             }
             if opts.limit > 0 && items.len() == opts.limit {
-                if next.is_none() {
-                    next = Some(encode_continue(st.rv, ons, oname));
+                if next.is_none()
+                    && let Some((lns, lname)) = last
+                {
+                    next = Some(encode_continue(st.rv, lns, lname));
                 }
                 remaining += 1;
                 continue;
             }
+            last = Some((ons, oname));
             items.push(with_version(obj.clone(), ri));
         }
         let mut metadata = json!({ "resourceVersion": st.rv.to_string() });
@@ -610,7 +622,11 @@ impl Store {
             object: with_version(obj.clone(), ri),
         });
         st.history.push_back(ev.clone());
-        while st.history.len() > HISTORY {
+        while st.history.len()
+            > self
+                .history_limit
+                .load(std::sync::atomic::Ordering::Relaxed)
+        {
             st.history.pop_front();
         }
         let _ = self.events.send(ev);

@@ -64,7 +64,7 @@ pub fn sync(shared: &Shared) {
             .unwrap_or_default();
         let mut status = json!({
             "observedGeneration": pdb["metadata"]["generation"], "expectedPods": expected, "currentHealthy": healthy, "desiredHealthy": desired, "disruptionsAllowed": allowed,
-            "conditions": [{"type": "DisruptionAllowed", "status": if allowed > 0 { "True" } else { "False" }, "reason": if allowed > 0 { "SufficientPods" } else { "InsufficientPods" }, "message": "", "observedGeneration": pdb["metadata"]["generation"]}],
+            "conditions": [{"type": "DisruptionAllowed", "status": if allowed > 0 { "True" } else { "False" }, "reason": if allowed > 0 { "SufficientPods" } else { "InsufficientPods" }, "message": "", "observedGeneration": pdb["metadata"]["generation"], "lastTransitionTime": pdb["status"]["conditions"][0]["lastTransitionTime"].as_str().map(String::from).unwrap_or_else(meta::now)}],
         });
         if !still.is_empty() {
             status["disruptedPods"] = json!(still);
