@@ -151,7 +151,7 @@ pub fn load(shared: &Shared, path: &Path) -> anyhow::Result<()> {
     volumes::sync(shared);
     volumes::sync(shared);
     for doc in contents {
-        fill(shared, &doc)?;
+        fill(shared, &doc, path.parent().unwrap_or(Path::new(".")))?;
     }
     Ok(())
 }
@@ -183,7 +183,8 @@ fn target_dir(shared: &Shared, doc: &Value) -> anyhow::Result<PathBuf> {
         .store
         .get(&pv_ri, "", &pv_name)
         .map_err(|e| anyhow::anyhow!(e.message))?;
-    volume_path(&pv).with_context(|| format!("volume {pv_name} has no hostPath or local path"))
+    volume_path(&shared.data_dir, &pv)
+        .with_context(|| format!("volume {pv_name} has no hostPath or local path"))
 }
 
 fn mode_of(v: &Value) -> Option<u32> {
@@ -194,7 +195,7 @@ fn mode_of(v: &Value) -> Option<u32> {
     }
 }
 
-fn fill(shared: &Shared, doc: &Value) -> anyhow::Result<()> {
+fn fill(shared: &Shared, doc: &Value, base: &Path) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let dir = target_dir(shared, doc)?;
     std::fs::create_dir_all(&dir)?;
@@ -219,10 +220,20 @@ fn fill(shared: &Shared, doc: &Value) -> anyhow::Result<()> {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(m))?;
         }
     }
-    if doc["spec"]["mariadbDataDir"].as_bool() == Some(true)
-        && let Some(sql) = doc["spec"]["initSql"].as_str()
-    {
-        std::fs::write(dir.join(".sim-init.sql"), sql)?;
+    if doc["spec"]["mariadbDataDir"].as_bool() == Some(true) {
+        let mut sql = String::new();
+        if let Some(file) = doc["spec"]["initSqlFile"].as_str() {
+            let p = base.join(file);
+            sql.push_str(
+                &std::fs::read_to_string(&p)
+                    .with_context(|| format!("reading initSqlFile {}", p.display()))?,
+            );
+            sql.push('\n');
+        }
+        sql.push_str(doc["spec"]["initSql"].as_str().unwrap_or_default());
+        if !sql.trim().is_empty() {
+            std::fs::write(dir.join(".sim-init.sql"), sql)?;
+        }
     }
     Ok(())
 }

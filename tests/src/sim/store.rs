@@ -243,6 +243,15 @@ impl Store {
         }
         obj["apiVersion"] = json!(ri.api_version());
         obj["kind"] = json!(ri.kind);
+        // DefaultStorageClass admission: a claim without a class gets the default one.
+        if ri.kind == "PersistentVolumeClaim" && obj["spec"]["storageClassName"].is_null() {
+            let default = st.objects.get("storage.k8s.io/storageclasses").and_then(|b| {
+                b.values().find(|c| c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true").map(|c| meta::name(c).to_string())
+            });
+            if let Some(class) = default {
+                obj["spec"]["storageClassName"] = json!(class);
+            }
+        }
         validation::validate_create(ri, &obj)?;
         let key = (
             if ri.namespaced {

@@ -229,7 +229,7 @@ fn volume_dirs(
                 "",
                 c["spec"]["volumeName"].as_str()?,
             )?;
-            let p = volume_path(&pv)?;
+            let p = volume_path(&shared.data_dir, &pv)?;
             std::fs::create_dir_all(&p).ok()?;
             p
         } else if let Some(p) = v["hostPath"]["path"].as_str() {

@@ -79,12 +79,17 @@ fn claim_ref_matches(pv: &Value, claim: &Value) -> bool {
             .is_none_or(|u| u.is_empty() || u == meta::uid(claim))
 }
 
-/// Where a volume's data lives on this machine.
-pub fn volume_path(pv: &Value) -> Option<std::path::PathBuf> {
-    pv["spec"]["hostPath"]["path"]
+/// Where a volume's data lives on this machine: its hostPath or local path, else (NFS, CSI and
+/// other remote sources) a directory of its own under `<data dir>/volumes/<name>`.
+pub fn volume_path(data_dir: &std::path::Path, pv: &Value) -> Option<std::path::PathBuf> {
+    let local = pv["spec"]["hostPath"]["path"]
         .as_str()
-        .or(pv["spec"]["local"]["path"].as_str())
-        .map(std::path::PathBuf::from)
+        .or(pv["spec"]["local"]["path"].as_str());
+    match local {
+        Some(p) => Some(std::path::PathBuf::from(p)),
+        None if !meta::name(pv).is_empty() => Some(data_dir.join("volumes").join(meta::name(pv))),
+        None => None,
+    }
 }
 
 /// One binder pass over every claim and volume.
@@ -275,8 +280,8 @@ fn sync_volume(shared: &Shared, k: &Kinds, pv: &Value) {
         && pv["spec"]["persistentVolumeReclaimPolicy"] == "Delete"
         && !meta::deleting(pv)
     {
-        if let Some(path) =
-            volume_path(pv).filter(|p| p.starts_with(shared.data_dir.join("volumes")))
+        if let Some(path) = volume_path(&shared.data_dir, pv)
+            .filter(|p| p.starts_with(shared.data_dir.join("volumes")))
         {
             let _ = std::fs::remove_dir_all(path);
         }
