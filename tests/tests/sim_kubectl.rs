@@ -326,3 +326,56 @@ fn strategic_merge_patch_merges_containers_by_name() {
     assert_eq!(containers[0]["image"], "busybox:1.37");
     assert_eq!(containers[0]["command"][0], "sh");
 }
+
+#[test]
+fn rollout_undo_returns_to_the_previous_replica_set() {
+    let c = cluster();
+    c.apply(DEPLOYMENT);
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let first = c
+        .kubectl(&[
+            "get",
+            "rs",
+            "-l",
+            "app=web",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .ok();
+    c.kubectl(&["set", "image", "deployment/web", "main=busybox:1.37"])
+        .ok();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    c.kubectl(&["rollout", "undo", "deployment/web"]).ok();
+    c.kubectl(&["rollout", "status", "deployment/web", "--timeout=30s"])
+        .ok();
+    let rs = c.get_json(&["rs", &first]);
+    assert_eq!(rs["spec"]["replicas"], 2);
+    assert_eq!(
+        rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+}
+
+#[test]
+fn drain_evicts_pods_from_the_node() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
+        .ok();
+    let out = c.kubectl(&["drain", "sim-node", "--timeout=30s"]).ok();
+    assert!(out.contains("pod/db-0 evicted"), "{out}");
+    let node = c.get_json(&["node", "sim-node"]);
+    assert_eq!(node["spec"]["unschedulable"], true);
+    // The replacement waits for a schedulable node.
+    c.wait_for(
+        &["pod", "db-0"],
+        "{.status.conditions[?(@.type==\"PodScheduled\")].reason}",
+        "Unschedulable",
+        WAIT,
+    );
+    c.kubectl(&["uncordon", "sim-node"]).ok();
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
+        .ok();
+}

@@ -243,6 +243,9 @@ impl Store {
         }
         obj["apiVersion"] = json!(ri.api_version());
         obj["kind"] = json!(ri.kind);
+        if is_builtin(ri) {
+            strip_nulls(&mut obj);
+        }
         // DefaultStorageClass admission: a claim without a class gets the default one.
         if ri.kind == "PersistentVolumeClaim" && obj["spec"]["storageClassName"].is_null() {
             let default = st.objects.get("storage.k8s.io/storageclasses").and_then(|b| {
@@ -283,6 +286,9 @@ impl Store {
             }
         }
         defaults::on_create(ri, &mut obj);
+        if is_builtin(ri) {
+            strip_nulls(&mut obj);
+        }
         if dry_run {
             return Ok(obj);
         }
@@ -420,6 +426,9 @@ impl Store {
         obj["apiVersion"] = json!(ri.api_version());
         obj["kind"] = json!(ri.kind);
         obj["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"].clone();
+        if is_builtin(ri) {
+            strip_nulls(&mut obj);
+        }
         if part == Part::Main {
             validation::validate_update(ri, &old, &obj)?;
         }
@@ -640,6 +649,23 @@ impl Store {
         }
         let _ = self.events.send(ev);
         self.changed.notify_waiters();
+    }
+}
+
+fn is_builtin(ri: &ResourceInfo) -> bool {
+    resources::builtin(&ri.group, &ri.plural).is_some()
+}
+
+/// Built-in objects pass through Go structs on a real server, where `null` and absent are the
+/// same; drop nulls so stored objects compare the way the real ones do.
+fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
     }
 }
 

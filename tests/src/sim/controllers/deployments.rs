@@ -46,7 +46,14 @@ fn sync_deployment(shared: &Shared, d: &Value, all_rs: &[Value]) {
             meta::namespace(r) == ns && meta::controller_ref(r).is_some_and(|o| o["uid"] == uid)
         })
         .collect();
-    let new_name = format!("{name}-{hash}");
+    // The new ReplicaSet is the one whose template equals the deployment's, ignoring the
+    // pod-template-hash label (deployment/util `FindNewReplicaSet`, `EqualIgnoreHash`).
+    let existing = owned
+        .iter()
+        .find(|r| equal_ignore_hash(&r["spec"]["template"], &d["spec"]["template"]));
+    let new_name = existing
+        .map(|r| meta::name(r).to_string())
+        .unwrap_or_else(|| format!("{name}-{hash}"));
     let revision = |r: &Value| {
         r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
             .as_str()
@@ -161,6 +168,17 @@ fn sync_deployment(shared: &Shared, d: &Value, all_rs: &[Value]) {
         }
         !same
     });
+}
+
+fn equal_ignore_hash(a: &Value, b: &Value) -> bool {
+    let strip = |t: &Value| {
+        let mut t = t.clone();
+        if let Some(l) = t["metadata"]["labels"].as_object_mut() {
+            l.remove("pod-template-hash");
+        }
+        t
+    };
+    strip(a) == strip(b)
 }
 
 /// Status without condition timestamps, to write only real changes.

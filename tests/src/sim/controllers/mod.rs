@@ -66,8 +66,22 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
 
 /// A short stable hash of a pod template (the `pod-template-hash` label).
 pub fn template_hash(template: &Value) -> String {
+    fn canonical(v: &Value, h: &mut DefaultHasher) {
+        match v {
+            Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort();
+                for k in keys {
+                    k.hash(h);
+                    canonical(&m[k], h);
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| canonical(x, h)),
+            other => other.to_string().hash(h),
+        }
+    }
     let mut h = DefaultHasher::new();
-    template.to_string().hash(&mut h);
+    canonical(template, &mut h);
     let mut n = h.finish();
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     (0..10)

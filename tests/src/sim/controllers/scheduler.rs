@@ -68,6 +68,16 @@ pub fn sync(shared: &Shared) {
         if pod["spec"]["nodeName"].is_string() || meta::deleting(&pod) {
             continue;
         }
+        if node["spec"]["unschedulable"] == json!(true) {
+            set_condition(
+                shared,
+                &pod,
+                "False",
+                "Unschedulable",
+                "0/1 nodes are available: 1 node(s) were unschedulable. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+            );
+            continue;
+        }
         if !node_matches(&pod, &node) {
             set_condition(
                 shared,
