@@ -38,7 +38,11 @@ pub struct DurationArg(pub Option<Duration>);
 /// Parses kubectl durations: a bare number of seconds or a number with `s`, `m` or `h`
 /// (combinations like `1m30s` too).
 pub fn parse_duration(text: &str) -> Result<DurationArg, String> {
-    let bad = || format!("invalid duration {text:?}: use a number of seconds or units s, m, h (e.g. 30s, 1m)");
+    let bad = || {
+        format!(
+            "invalid duration {text:?}: use a number of seconds or units s, m, h (e.g. 30s, 1m)"
+        )
+    };
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(DurationArg((secs > 0).then(|| Duration::from_secs(secs))));
@@ -57,7 +61,10 @@ pub fn parse_duration(text: &str) -> Result<DurationArg, String> {
             _ => return Err(bad()),
         };
         let n: u64 = number.parse().map_err(|_| bad())?;
-        total = n.checked_mul(unit).and_then(|s| total.checked_add(s)).ok_or_else(bad)?;
+        total = n
+            .checked_mul(unit)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
         number.clear();
     }
     if !number.is_empty() || text.is_empty() {
@@ -87,7 +94,8 @@ impl KubeArgs {
             match kube::Config::from_kubeconfig(&self.options()).await {
                 Ok(config) => config,
                 Err(file_err) => {
-                    let flags_given = self.context.is_some() || self.cluster.is_some() || self.user.is_some();
+                    let flags_given =
+                        self.context.is_some() || self.cluster.is_some() || self.user.is_some();
                     match kube::Config::incluster() {
                         Ok(config) if !flags_given => config,
                         _ => {
@@ -128,10 +136,22 @@ mod tests {
     #[test]
     fn durations_read_like_kubectl() {
         assert_eq!(parse_duration("0"), Ok(DurationArg(None)));
-        assert_eq!(parse_duration("30"), Ok(DurationArg(Some(Duration::from_secs(30)))));
-        assert_eq!(parse_duration("30s"), Ok(DurationArg(Some(Duration::from_secs(30)))));
-        assert_eq!(parse_duration("1m30s"), Ok(DurationArg(Some(Duration::from_secs(90)))));
-        assert_eq!(parse_duration("2h"), Ok(DurationArg(Some(Duration::from_secs(7200)))));
+        assert_eq!(
+            parse_duration("30"),
+            Ok(DurationArg(Some(Duration::from_secs(30))))
+        );
+        assert_eq!(
+            parse_duration("30s"),
+            Ok(DurationArg(Some(Duration::from_secs(30))))
+        );
+        assert_eq!(
+            parse_duration("1m30s"),
+            Ok(DurationArg(Some(Duration::from_secs(90))))
+        );
+        assert_eq!(
+            parse_duration("2h"),
+            Ok(DurationArg(Some(Duration::from_secs(7200))))
+        );
         for bad in ["", "s", "1x", "1m3", "-1"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }

@@ -8,7 +8,9 @@ use std::collections::BTreeMap;
 pub fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -70,7 +72,10 @@ pub fn parse_selector(text: &str) -> Result<Vec<Requirement>, String> {
         let set = |p: &str, op: &str| -> Option<(String, Vec<String>)> {
             let (key, rest) = p.split_once(op)?;
             let values = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
-            Some((key.trim().to_string(), values.split(',').map(|v| v.trim().to_string()).collect()))
+            Some((
+                key.trim().to_string(),
+                values.split(',').map(|v| v.trim().to_string()).collect(),
+            ))
         };
         let req = if let Some((k, v)) = set(part, " notin ") {
             Requirement::NotIn(k, v)
@@ -86,7 +91,12 @@ pub fn parse_selector(text: &str) -> Result<Vec<Requirement>, String> {
             Requirement::Exists(part.into())
         };
         let key = match &req {
-            Requirement::Equals(k, _) | Requirement::NotEquals(k, _) | Requirement::In(k, _) | Requirement::NotIn(k, _) | Requirement::Exists(k) | Requirement::NotExists(k) => k,
+            Requirement::Equals(k, _)
+            | Requirement::NotEquals(k, _)
+            | Requirement::In(k, _)
+            | Requirement::NotIn(k, _)
+            | Requirement::Exists(k)
+            | Requirement::NotExists(k) => k,
         };
         if key.is_empty() || key.contains(char::is_whitespace) {
             return Err(bad(part));
@@ -129,10 +139,14 @@ mod tests {
     fn selectors_parse_and_match() {
         let reqs = parse_selector("fateMoudle=mysql,tier in (db, cache),!legacy,owner").unwrap();
         assert_eq!(reqs.len(), 4);
-        let labels: BTreeMap<String, String> = [("fateMoudle", "mysql"), ("tier", "db"), ("owner", "kubefate")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let labels: BTreeMap<String, String> = [
+            ("fateMoudle", "mysql"),
+            ("tier", "db"),
+            ("owner", "kubefate"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert!(selector_matches(&reqs, Some(&labels)));
         let mut other = labels.clone();
         other.insert("legacy".into(), "1".into());

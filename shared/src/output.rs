@@ -80,7 +80,11 @@ impl Styles {
         self.enabled
     }
     fn paint(&self, text: &str, f: impl Fn(&str) -> String) -> String {
-        if self.enabled { f(text) } else { text.to_string() }
+        if self.enabled {
+            f(text)
+        } else {
+            text.to_string()
+        }
     }
     /// Good news.
     pub fn good(&self, text: &str) -> String {
@@ -125,7 +129,11 @@ pub fn to_document<T: Serialize>(value: &T, format: Format) -> anyhow::Result<St
 ///
 /// Widths are measured in characters of the plain text so that colour codes added by
 /// `style` do not shift the columns.
-pub fn table(headers: &[&str], rows: &[Vec<String>], style: impl Fn(usize, &str) -> String) -> String {
+pub fn table(
+    headers: &[&str],
+    rows: &[Vec<String>],
+    style: impl Fn(usize, &str) -> String,
+) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {

@@ -10,7 +10,9 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
         return Ok(true);
     }
     if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        anyhow::bail!("not asking without a terminal: {question} Pass --yes to go ahead, or --dry-run to see the plan only");
+        anyhow::bail!(
+            "not asking without a terminal: {question} Pass --yes to go ahead, or --dry-run to see the plan only"
+        );
     }
     Ok(dialoguer::Confirm::new()
         .with_prompt(question)

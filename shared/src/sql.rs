@@ -18,8 +18,16 @@ pub struct Script {
 
 /// (app, file name, text) of every script under `sql/`.
 pub const SCRIPTS: &[(&str, &str, &str)] = &[
-    ("fate", "1.7.2-1.8.0.sql", include_str!("../../sql/fate/1.7.2-1.8.0.sql")),
-    ("fate", "1.8.0-1.9.0.sql", include_str!("../../sql/fate/1.8.0-1.9.0.sql")),
+    (
+        "fate",
+        "1.7.2-1.8.0.sql",
+        include_str!("../../sql/fate/1.7.2-1.8.0.sql"),
+    ),
+    (
+        "fate",
+        "1.8.0-1.9.0.sql",
+        include_str!("../../sql/fate/1.8.0-1.9.0.sql"),
+    ),
 ];
 
 /// The scripts of an application, parsed from their file names.
@@ -81,9 +89,17 @@ mod tests {
 
     #[test]
     fn chains_follow_the_versions() {
-        let files: Vec<&str> = chain("fate", &v("v1.7.2"), &v("v1.9.0")).unwrap().iter().map(|s| s.file).collect();
+        let files: Vec<&str> = chain("fate", &v("v1.7.2"), &v("v1.9.0"))
+            .unwrap()
+            .iter()
+            .map(|s| s.file)
+            .collect();
         assert_eq!(files, ["1.7.2-1.8.0.sql", "1.8.0-1.9.0.sql"]);
-        let files: Vec<&str> = chain("fate", &v("1.8.0-release"), &v("1.9.0")).unwrap().iter().map(|s| s.file).collect();
+        let files: Vec<&str> = chain("fate", &v("1.8.0-release"), &v("1.9.0"))
+            .unwrap()
+            .iter()
+            .map(|s| s.file)
+            .collect();
         assert_eq!(files, ["1.8.0-1.9.0.sql"]);
         assert_eq!(chain("fate", &v("1.8.0"), &v("1.8.0")), Some(vec![]));
         assert_eq!(chain("fate", &v("1.9.0"), &v("1.7.2")), None);

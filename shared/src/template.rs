@@ -3,8 +3,18 @@
 
 /// Placeholders a template may use; those with `:` take a component name.
 pub const PLACEHOLDERS: &[&str] = &[
-    "namespace", "from", "to", "instance", "profile", "workload:", "pod:", "ns:", "database:",
-    "ignore-tables:", "claim:", "size:",
+    "namespace",
+    "from",
+    "to",
+    "instance",
+    "profile",
+    "workload:",
+    "pod:",
+    "ns:",
+    "database:",
+    "ignore-tables:",
+    "claim:",
+    "size:",
 ];
 
 /// Splits a template into literal text and placeholders; `{{` and `}}` stand for braces.
@@ -19,11 +29,13 @@ fn pieces(template: &str) -> Result<Vec<Piece<'_>>, String> {
             literal.push_str(&tail[..1]);
             rest = &tail[2..];
         } else if tail.starts_with('}') {
-            return Err(format!("unmatched '}}' in {template:?} (write '}}}}' for a brace)"));
+            return Err(format!(
+                "unmatched '}}' in {template:?} (write '}}}}' for a brace)"
+            ));
         } else {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| format!("unclosed '{{' in {template:?} (write '{{{{' for a brace)"))?;
+            let end = tail.find('}').ok_or_else(|| {
+                format!("unclosed '{{' in {template:?} (write '{{{{' for a brace)")
+            })?;
             out.push(Piece::Text(std::mem::take(&mut literal)));
             out.push(Piece::Key(&tail[1..end]));
             rest = &tail[end + 1..];
@@ -91,7 +103,9 @@ mod tests {
 
     #[test]
     fn renders_with_arguments() {
-        let out = render("x -n {namespace} {workload:mysql}", |k, a| format!("<{k}|{}>", a.unwrap_or("")));
+        let out = render("x -n {namespace} {workload:mysql}", |k, a| {
+            format!("<{k}|{}>", a.unwrap_or(""))
+        });
         assert_eq!(out, "x -n <namespace|> <workload|mysql>");
         let out = render("-p '{{\"v\":\"{to}\"}}'", |_, _| "7.3.1".into());
         assert_eq!(out, "-p '{\"v\":\"7.3.1\"}'");

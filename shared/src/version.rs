@@ -121,7 +121,11 @@ impl Tag {
     pub fn parse(tag: &str) -> Tag {
         let tag = tag.trim();
         if tag.is_empty() || tag.eq_ignore_ascii_case("latest") {
-            return Tag::Floating(if tag.is_empty() { "latest".into() } else { tag.into() });
+            return Tag::Floating(if tag.is_empty() {
+                "latest".into()
+            } else {
+                tag.into()
+            });
         }
         match Version::parse(tag) {
             Ok(v) if v.is_exact() => Tag::Exact(v),
@@ -173,7 +177,17 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_a_version() {
-        for bad in ["", "v", "latest", "1..2", "1.2.3.4", "1.2x", ".1", "1.", "release-1.4"] {
+        for bad in [
+            "",
+            "v",
+            "latest",
+            "1..2",
+            "1.2.3.4",
+            "1.2x",
+            ".1",
+            "1.",
+            "release-1.4",
+        ] {
             assert!(Version::parse(bad).is_err(), "{bad:?} parsed");
         }
     }
@@ -209,7 +223,10 @@ mod tests {
             split_image("registry:5000/library/mysql:8.0.28@sha256:abc"),
             ("registry:5000/library/mysql", "8.0.28")
         );
-        assert_eq!(split_image("registry:5000/mysql"), ("registry:5000/mysql", ""));
+        assert_eq!(
+            split_image("registry:5000/mysql"),
+            ("registry:5000/mysql", "")
+        );
         assert_eq!(image_name("docker.io/library/mysql"), "mysql");
     }
 }

@@ -9,14 +9,19 @@ use anyhow::Context as _;
 /// The parser's message on one line, without the source snippet.
 pub fn one_line(err: &serde_saphyr::Error) -> String {
     let text = err.without_snippet().to_string();
-    let first = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("invalid YAML");
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("invalid YAML");
     first.to_string()
 }
 
 /// Reads every object of a YAML or JSON file, flattening `kind: List` documents.
 /// Errors name the file and line: `cluster.yaml:12: …`.
 pub fn read_objects(path: &Path) -> anyhow::Result<Vec<serde_json::Value>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_objects(&path.display().to_string(), &text)
 }
 
@@ -37,7 +42,10 @@ fn flatten(doc: serde_json::Value, out: &mut Vec<serde_json::Value>) {
     match doc {
         serde_json::Value::Null => {}
         serde_json::Value::Object(ref map)
-            if map.get("kind").and_then(|k| k.as_str()).is_some_and(|k| k == "List" || k.ends_with("List"))
+            if map
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .is_some_and(|k| k == "List" || k.ends_with("List"))
                 && map.get("items").is_some_and(|i| i.is_array()) =>
         {
             if let Some(serde_json::Value::Array(items)) = doc.get("items").cloned() {
@@ -58,13 +66,18 @@ mod tests {
     fn lists_and_documents_flatten() {
         let text = "kind: List\nitems:\n- kind: Pod\n- kind: Service\n---\nkind: Deployment\n---\n";
         let objects = parse_objects("x.yaml", text).unwrap();
-        let kinds: Vec<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
+        let kinds: Vec<&str> = objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap())
+            .collect();
         assert_eq!(kinds, ["Pod", "Service", "Deployment"]);
     }
 
     #[test]
     fn errors_name_file_and_line_on_one_line() {
-        let err = parse_objects("bad.yaml", "a: 1\nb: [1, 2\nc: 3\n").unwrap_err().to_string();
+        let err = parse_objects("bad.yaml", "a: 1\nb: [1, 2\nc: 3\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("bad.yaml:"), "{err}");
         assert!(!err.contains('\n'), "{err}");
         let line: u64 = err.split(':').nth(1).unwrap().parse().unwrap();

@@ -52,7 +52,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     pub profile_file: Option<PathBuf>,
     /// Version to upgrade to.
-    #[arg(long, value_name = "VERSION", required_unless_present = "list_profiles")]
+    #[arg(
+        long,
+        value_name = "VERSION",
+        required_unless_present = "list_profiles"
+    )]
     pub to: Option<String>,
     /// Version running now (default: read from the cluster or the files).
     #[arg(long, value_name = "VERSION")]
@@ -110,7 +114,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             .into_iter()
             .map(|(name, title)| vec![name.to_string(), title])
             .collect();
-        output::print(&output::table(&["name", "title"], &rows, |_, c| c.to_string()))?;
+        output::print(&output::table(&["name", "title"], &rows, |_, c| {
+            c.to_string()
+        }))?;
         return Ok(exit::OK);
     }
     if let Some(ns) = &args.kube.namespace {
@@ -118,14 +124,25 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
     let profile = load_profile(&args)?;
     let options = plan::Options {
-        from: args.from.as_deref().map(|v| version_arg("from", v)).transpose()?,
-        to: args.to.as_deref().map(|v| version_arg("to", v)).transpose()?,
+        from: args
+            .from
+            .as_deref()
+            .map(|v| version_arg("from", v))
+            .transpose()?,
+        to: args
+            .to
+            .as_deref()
+            .map(|v| version_arg("to", v))
+            .transpose()?,
         targets: args
             .targets
             .iter()
             .map(|f| {
-                upgrade_shared::yaml::read_objects(f)
-                    .map(|objs| objs.into_iter().map(|o| (f.display().to_string(), o)).collect::<Vec<_>>())
+                upgrade_shared::yaml::read_objects(f).map(|objs| {
+                    objs.into_iter()
+                        .map(|o| (f.display().to_string(), o))
+                        .collect::<Vec<_>>()
+                })
             })
             .collect::<anyhow::Result<Vec<_>>>()?
             .into_iter()
@@ -146,5 +163,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         format => output::to_document(&report, format)?,
     };
     output::print(&text)?;
-    Ok(if report.verdict == Outcome::Safe { exit::OK } else { exit::FINDINGS })
+    Ok(if report.verdict == Outcome::Safe {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
 }

@@ -41,24 +41,58 @@ where
 }
 
 /// Reads everything the check needs from the cluster.
-pub async fn load(client: &kube::Client, namespace: &str, profile: &Profile) -> anyhow::Result<Snapshot> {
+pub async fn load(
+    client: &kube::Client,
+    namespace: &str,
+    profile: &Profile,
+) -> anyhow::Result<Snapshot> {
     let namespaces: BTreeSet<String> = std::iter::once(namespace.to_string())
-        .chain(profile.components.iter().filter_map(|c| c.namespace.clone()))
+        .chain(
+            profile
+                .components
+                .iter()
+                .filter_map(|c| c.namespace.clone()),
+        )
         .collect();
     let mut snapshot = Snapshot {
         namespace: namespace.to_string(),
-        volumes: list_all(Api::<PersistentVolume>::all(client.clone()), "persistentvolumes", "the cluster").await?,
+        volumes: list_all(
+            Api::<PersistentVolume>::all(client.clone()),
+            "persistentvolumes",
+            "the cluster",
+        )
+        .await?,
         ..Snapshot::default()
     };
     for ns in &namespaces {
         let c = client.clone();
         let (pods, claims, deployments, statefulsets, daemonsets, pdbs) = tokio::try_join!(
             list_all(Api::<Pod>::namespaced(c.clone(), ns), "pods", ns),
-            list_all(Api::<PersistentVolumeClaim>::namespaced(c.clone(), ns), "persistentvolumeclaims", ns),
-            list_all(Api::<Deployment>::namespaced(c.clone(), ns), "deployments", ns),
-            list_all(Api::<StatefulSet>::namespaced(c.clone(), ns), "statefulsets", ns),
-            list_all(Api::<DaemonSet>::namespaced(c.clone(), ns), "daemonsets", ns),
-            list_all(Api::<PodDisruptionBudget>::namespaced(c.clone(), ns), "poddisruptionbudgets", ns),
+            list_all(
+                Api::<PersistentVolumeClaim>::namespaced(c.clone(), ns),
+                "persistentvolumeclaims",
+                ns
+            ),
+            list_all(
+                Api::<Deployment>::namespaced(c.clone(), ns),
+                "deployments",
+                ns
+            ),
+            list_all(
+                Api::<StatefulSet>::namespaced(c.clone(), ns),
+                "statefulsets",
+                ns
+            ),
+            list_all(
+                Api::<DaemonSet>::namespaced(c.clone(), ns),
+                "daemonsets",
+                ns
+            ),
+            list_all(
+                Api::<PodDisruptionBudget>::namespaced(c.clone(), ns),
+                "poddisruptionbudgets",
+                ns
+            ),
         )?;
         snapshot.pods.extend(pods);
         snapshot.claims.extend(claims);
@@ -69,14 +103,21 @@ pub async fn load(client: &kube::Client, namespace: &str, profile: &Profile) -> 
     }
     let mut seen = BTreeSet::new();
     for source in &profile.version_sources {
-        let VersionSource::CustomResource { api_version, kind, .. } = source else { continue };
+        let VersionSource::CustomResource {
+            api_version, kind, ..
+        } = source
+        else {
+            continue;
+        };
         if !seen.insert((api_version.clone(), kind.clone())) {
             continue;
         }
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         let gvk = GroupVersionKind::gvk(group, version, kind);
         // A CRD that is not installed means the application is not here in that form.
-        let Ok((resource, _)) = kube::discovery::pinned_kind(client, &gvk).await else { continue };
+        let Ok((resource, _)) = kube::discovery::pinned_kind(client, &gvk).await else {
+            continue;
+        };
         let api = Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &resource);
         for object in list_all(api, &resource.plural, namespace).await? {
             let mut value = serde_json::to_value(&object)?;

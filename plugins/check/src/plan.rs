@@ -78,8 +78,14 @@ pub struct Report {
 /// Why a check could not be made (exit code 2).
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error("cannot tell the running {profile} version in namespace {namespace}: {tried}; pass --from VERSION")]
-    NoRunningVersion { profile: String, namespace: String, tried: String },
+    #[error(
+        "cannot tell the running {profile} version in namespace {namespace}: {tried}; pass --from VERSION"
+    )]
+    NoRunningVersion {
+        profile: String,
+        namespace: String,
+        tried: String,
+    },
     #[error("{0}")]
     UnknownVersion(String),
     #[error("no target version: pass --to VERSION")]
@@ -101,13 +107,21 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// The namespace a component lives in.
     pub fn namespace_of(&self, component: &Component) -> String {
-        component.namespace.clone().unwrap_or_else(|| self.snapshot.namespace.clone())
+        component
+            .namespace
+            .clone()
+            .unwrap_or_else(|| self.snapshot.namespace.clone())
     }
 
     /// Workloads in the snapshot that belong to a component (selector on their labels or
     /// their pod template's labels).
     pub fn workloads_of(&self, component: &Component) -> Vec<WorkloadView<'_>> {
-        component_views(self.profile, self.snapshot, &self.snapshot.namespace, &component.name)
+        component_views(
+            self.profile,
+            self.snapshot,
+            &self.snapshot.namespace,
+            &component.name,
+        )
     }
 
     /// Pods in the snapshot that belong to a component.
@@ -124,20 +138,32 @@ impl Context<'_> {
 
     /// A version as the profile writes its versions (`v1.9.0` for FATE, `7.1.33` for FDB).
     pub fn display(&self, v: &Version) -> String {
-        let prefixed = self.profile.versions.first().is_some_and(|f| f.value.starts_with('v'));
+        let prefixed = self
+            .profile
+            .versions
+            .first()
+            .is_some_and(|f| f.value.starts_with('v'));
         format!("{}{}", if prefixed { "v" } else { "" }, v.canonical())
     }
 }
 
 /// Runs the check.
-pub fn check(profile: &Profile, snapshot: &Snapshot, options: &Options) -> Result<Report, PlanError> {
+pub fn check(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    options: &Options,
+) -> Result<Report, PlanError> {
     let to = options.to.clone().ok_or(PlanError::NoTarget)?;
     let from = match &options.from {
         Some(v) => v.clone(),
         None => detect_version(profile, snapshot)?,
     };
-    profile.check_version(&from).map_err(PlanError::UnknownVersion)?;
-    profile.check_version(&to).map_err(PlanError::UnknownVersion)?;
+    profile
+        .check_version(&from)
+        .map_err(PlanError::UnknownVersion)?;
+    profile
+        .check_version(&to)
+        .map_err(PlanError::UnknownVersion)?;
     let mode = detect_mode(profile, snapshot);
     let edge = profile.edge(&from, &to, mode);
     let ctx = Context {
@@ -153,7 +179,11 @@ pub fn check(profile: &Profile, snapshot: &Snapshot, options: &Options) -> Resul
     let mut findings = vec![matrix_finding(&ctx)];
     let mut plan = runbook::Plan::default();
     rules::apply_all(&ctx, &mut findings, &mut plan);
-    let verdict = findings.iter().map(|f| f.impact).max().unwrap_or(Outcome::Safe);
+    let verdict = findings
+        .iter()
+        .map(|f| f.impact)
+        .max()
+        .unwrap_or(Outcome::Safe);
     let steps = runbook::assemble(&ctx, plan, verdict);
     Ok(Report {
         verdict,
@@ -220,15 +250,26 @@ pub fn detect_version(profile: &Profile, snapshot: &Snapshot) -> Result<Version,
                     .and_then(Value::as_str)
                     .map(str::to_string)
             }
-            VersionSource::CustomResource { api_version, kind, field } => {
+            VersionSource::CustomResource {
+                api_version,
+                kind,
+                field,
+            } => {
                 tried.push(format!("{kind} field {field}"));
                 snapshot
                     .custom
                     .iter()
                     .filter(|o| o["apiVersion"] == *api_version && o["kind"] == *kind)
-                    .find_map(|o| profile::field(o, field).and_then(Value::as_str).map(str::to_string))
+                    .find_map(|o| {
+                        profile::field(o, field)
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
             }
-            VersionSource::Image { component, container } => {
+            VersionSource::Image {
+                component,
+                container,
+            } => {
                 tried.push(format!("image tag of {component}"));
                 component_images(profile, snapshot, &ctx_ns, component, container.as_deref())
                     .into_iter()
@@ -264,8 +305,15 @@ pub fn detect_version(profile: &Profile, snapshot: &Snapshot) -> Result<Version,
     })
 }
 
-fn component_views<'a>(profile: &Profile, snapshot: &'a Snapshot, ns: &str, name: &str) -> Vec<WorkloadView<'a>> {
-    let Some(component) = profile.component(name) else { return Vec::new() };
+fn component_views<'a>(
+    profile: &Profile,
+    snapshot: &'a Snapshot,
+    ns: &str,
+    name: &str,
+) -> Vec<WorkloadView<'a>> {
+    let Some(component) = profile.component(name) else {
+        return Vec::new();
+    };
     let reqs = upgrade_shared::names::parse_selector(&component.selector).unwrap_or_default();
     let ns = component.namespace.as_deref().unwrap_or(ns);
     snapshot
@@ -276,16 +324,28 @@ fn component_views<'a>(profile: &Profile, snapshot: &'a Snapshot, ns: &str, name
             upgrade_shared::names::selector_matches(&reqs, w.labels)
                 || upgrade_shared::names::selector_matches(
                     &reqs,
-                    w.template.and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref()),
+                    w.template
+                        .and_then(|t| t.metadata.as_ref())
+                        .and_then(|m| m.labels.as_ref()),
                 )
         })
         .collect()
 }
 
-fn component_images(profile: &Profile, snapshot: &Snapshot, ns: &str, name: &str, container: Option<&str>) -> Vec<String> {
+fn component_images(
+    profile: &Profile,
+    snapshot: &Snapshot,
+    ns: &str,
+    name: &str,
+    container: Option<&str>,
+) -> Vec<String> {
     let mut images = Vec::new();
     for w in component_views(profile, snapshot, ns, name) {
-        let containers = w.template.and_then(|t| t.spec.as_ref()).map(|s| s.containers.as_slice()).unwrap_or_default();
+        let containers = w
+            .template
+            .and_then(|t| t.spec.as_ref())
+            .map(|s| s.containers.as_slice())
+            .unwrap_or_default();
         for c in containers {
             if container.is_none_or(|want| want == c.name) {
                 images.extend(c.image.clone());
@@ -301,7 +361,10 @@ fn component_labels<'a>(
     ns: &str,
     name: &str,
 ) -> Vec<&'a std::collections::BTreeMap<String, String>> {
-    component_views(profile, snapshot, ns, name).into_iter().filter_map(|w| w.labels).collect()
+    component_views(profile, snapshot, ns, name)
+        .into_iter()
+        .filter_map(|w| w.labels)
+        .collect()
 }
 
 /// Tells how data is persisted: a cluster file says it outright; otherwise the claims of the
@@ -314,9 +377,15 @@ pub fn detect_mode(profile: &Profile, snapshot: &Snapshot) -> Mode {
             return Mode::None;
         }
         let existing = rule.existing_claims.iter().any(|path| {
-            profile::field(file, path).and_then(Value::as_str).is_some_and(|s| !s.is_empty())
+            profile::field(file, path)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
         });
-        return if existing { Mode::ExistingClaim } else { Mode::StorageClass };
+        return if existing {
+            Mode::ExistingClaim
+        } else {
+            Mode::StorageClass
+        };
     }
     let mut seen_workload = false;
     for name in &profile.persistence.detect_from {
@@ -326,9 +395,13 @@ pub fn detect_mode(profile: &Profile, snapshot: &Snapshot) -> Mode {
             if !w.claim_templates.is_empty() {
                 return Mode::StorageClass;
             }
-            for claim_name in w.mounted_claims() {
-                let managed = snapshot.claim(ns, &claim_name).is_none_or(chart_managed);
-                return if managed { Mode::StorageClass } else { Mode::ExistingClaim };
+            if let Some(claim_name) = w.mounted_claims().first() {
+                let managed = snapshot.claim(ns, claim_name).is_none_or(chart_managed);
+                return if managed {
+                    Mode::StorageClass
+                } else {
+                    Mode::ExistingClaim
+                };
             }
         }
     }
@@ -339,17 +412,28 @@ pub fn detect_mode(profile: &Profile, snapshot: &Snapshot) -> Mode {
 pub fn chart_managed(claim: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> bool {
     let labels = claim.metadata.labels.as_ref();
     let annotations = claim.metadata.annotations.as_ref();
-    labels.and_then(|l| l.get("app.kubernetes.io/managed-by")).is_some_and(|v| v == "Helm")
-        || labels.and_then(|l| l.get("heritage")).is_some_and(|v| v == "Helm")
+    labels
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .is_some_and(|v| v == "Helm")
+        || labels
+            .and_then(|l| l.get("heritage"))
+            .is_some_and(|v| v == "Helm")
         || annotations.is_some_and(|a| a.contains_key("meta.helm.sh/release-name"))
 }
 
 fn instance_name(profile: &Profile, snapshot: &Snapshot) -> String {
-    if let Some(name) = snapshot.cluster_file.as_ref().and_then(|c| c.get("name")).and_then(Value::as_str) {
+    if let Some(name) = snapshot
+        .cluster_file
+        .as_ref()
+        .and_then(|c| c.get("name"))
+        .and_then(Value::as_str)
+    {
         return name.to_string();
     }
     for source in &profile.version_sources {
-        if let VersionSource::CustomResource { api_version, kind, .. } = source
+        if let VersionSource::CustomResource {
+            api_version, kind, ..
+        } = source
             && let Some(name) = snapshot
                 .custom
                 .iter()
@@ -362,7 +446,10 @@ fn instance_name(profile: &Profile, snapshot: &Snapshot) -> String {
     }
     for component in &profile.components {
         for w in component_views(profile, snapshot, &snapshot.namespace, &component.name) {
-            if let Some(release) = w.labels.and_then(|l| l.get("release").or_else(|| l.get("app.kubernetes.io/instance"))) {
+            if let Some(release) = w.labels.and_then(|l| {
+                l.get("release")
+                    .or_else(|| l.get("app.kubernetes.io/instance"))
+            }) {
                 return release.clone();
             }
         }

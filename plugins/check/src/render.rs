@@ -25,24 +25,35 @@ pub fn table(report: &Report, styles: &Styles) -> String {
         report.instance,
         report.persistence.as_str(),
     ));
-    out.push_str(&format!("{} {verdict} — {}\n", styles.heading("Verdict:"), meaning(report.verdict)));
+    out.push_str(&format!(
+        "{} {verdict} — {}\n",
+        styles.heading("Verdict:"),
+        meaning(report.verdict)
+    ));
     out.push_str(&format!("\n{}\n", styles.heading("FINDINGS")));
     let rows: Vec<Vec<String>> = report
         .findings
         .iter()
-        .map(|f| vec![f.severity.as_str().to_string(), f.component.clone(), f.code.clone()])
+        .map(|f| {
+            vec![
+                f.severity.as_str().to_string(),
+                f.component.clone(),
+                f.code.clone(),
+            ]
+        })
         .collect();
-    let header_and_rows = upgrade_shared::output::table(&["severity", "component", "code"], &rows, |col, cell| {
-        if col == 0 {
-            match cell {
-                "critical" => styles.bad(cell),
-                "warning" => styles.warn(cell),
-                _ => styles.dim(cell),
+    let header_and_rows =
+        upgrade_shared::output::table(&["severity", "component", "code"], &rows, |col, cell| {
+            if col == 0 {
+                match cell {
+                    "critical" => styles.bad(cell),
+                    "warning" => styles.warn(cell),
+                    _ => styles.dim(cell),
+                }
+            } else {
+                cell.to_string()
             }
-        } else {
-            cell.to_string()
-        }
-    });
+        });
     let mut lines = header_and_rows.lines();
     if let Some(header) = lines.next() {
         out.push_str(header);
@@ -56,7 +67,11 @@ pub fn table(report: &Report, styles: &Styles) -> String {
             out.push_str(&format!("    {} {}\n", styles.dim("evidence:"), e));
         }
         if finding.severity != Severity::Info {
-            out.push_str(&format!("    {} {}\n", styles.dim("remedy:"), finding.remediation));
+            out.push_str(&format!(
+                "    {} {}\n",
+                styles.dim("remedy:"),
+                finding.remediation
+            ));
         }
     }
     out.push_str(&format!("\n{}\n", styles.heading("RUNBOOK")));

@@ -68,17 +68,27 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
 }
 
 fn sql_steps(ctx: &Context<'_>) -> Vec<Step> {
-    let Some(sql) = &ctx.profile.sql else { return Vec::new() };
+    let Some(sql) = &ctx.profile.sql else {
+        return Vec::new();
+    };
     if ctx.mode == upgrade_shared::profile::Mode::None {
         return Vec::new();
     }
-    let Some(chain) = upgrade_shared::sql::chain(&sql.dir, &ctx.from, &ctx.to) else { return Vec::new() };
+    let Some(chain) = upgrade_shared::sql::chain(&sql.dir, &ctx.from, &ctx.to) else {
+        return Vec::new();
+    };
     if chain.is_empty() {
         return Vec::new();
     }
-    let files: Vec<String> = chain.iter().map(|s| format!("sql/{}/{}", sql.dir, s.file)).collect();
+    let files: Vec<String> = chain
+        .iter()
+        .map(|s| format!("sql/{}/{}", sql.dir, s.file))
+        .collect();
     vec![Step {
-        description: format!("Apply the schema scripts in order once the new pods run: {}", files.join(", ")),
+        description: format!(
+            "Apply the schema scripts in order once the new pods run: {}",
+            files.join(", ")
+        ),
         command: fill(
             ctx,
             &format!(
@@ -97,7 +107,12 @@ fn fill(ctx: &Context<'_>, text: &str, side: Side) -> String {
 
 fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> String {
     let component = arg.and_then(|name| ctx.profile.component(name));
-    let missing = || format!("<{key}{}>", arg.map(|a| format!(":{a}")).unwrap_or_default());
+    let missing = || {
+        format!(
+            "<{key}{}>",
+            arg.map(|a| format!(":{a}")).unwrap_or_default()
+        )
+    };
     match (key, component) {
         ("namespace", _) => ctx.snapshot.namespace.clone(),
         ("from", _) => ctx.display(&ctx.from),
@@ -113,7 +128,11 @@ fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> Strin
             .map(|n| format!("pod/{n}"))
             .or_else(|| workload_ref(ctx, c, side))
             .unwrap_or_else(missing),
-        ("database", Some(c)) => c.database.as_ref().map(|d| d.databases.join(",")).unwrap_or_else(missing),
+        ("database", Some(c)) => c
+            .database
+            .as_ref()
+            .map(|d| d.databases.join(","))
+            .unwrap_or_else(missing),
         ("ignore-tables", Some(c)) => c
             .database
             .as_ref()
@@ -126,7 +145,10 @@ fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> Strin
                     .join(" ")
             })
             .unwrap_or_default(),
-        ("claim", Some(c)) => component_claims(ctx, c).into_iter().next().unwrap_or_else(missing),
+        ("claim", Some(c)) => component_claims(ctx, c)
+            .into_iter()
+            .next()
+            .unwrap_or_else(missing),
         ("size", Some(c)) => component_claims(ctx, c)
             .iter()
             .find_map(|claim| claim_size(ctx, claim))
@@ -136,23 +158,38 @@ fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> Strin
 }
 
 /// `deploy/mysql` before the upgrade (as found, else as the profile says), `sts/mysql` after.
-fn workload_ref(ctx: &Context<'_>, c: &upgrade_shared::profile::Component, side: Side) -> Option<String> {
+fn workload_ref(
+    ctx: &Context<'_>,
+    c: &upgrade_shared::profile::Component,
+    side: Side,
+) -> Option<String> {
     if side == Side::Before
         && let Some(w) = ctx.workloads_of(c).first()
     {
         return Some(w.reference());
     }
-    let version = if side == Side::Before { &ctx.from } else { &ctx.to };
-    c.workload_at(version).map(|w| format!("{}/{}", w.kind.short(), w.name))
+    let version = if side == Side::Before {
+        &ctx.from
+    } else {
+        &ctx.to
+    };
+    c.workload_at(version)
+        .map(|w| format!("{}/{}", w.kind.short(), w.name))
 }
 
 /// Claims a component uses now: from its workloads when the input has workloads, else (a
 /// cluster file alone) from what the profile says the chart creates.
 pub fn component_claims(ctx: &Context<'_>, c: &upgrade_shared::profile::Component) -> Vec<String> {
     if ctx.snapshot.workloads().is_empty() {
-        return c.workload_at(&ctx.from).map(|w| w.chart_claims()).unwrap_or_default();
+        return c
+            .workload_at(&ctx.from)
+            .map(|w| w.chart_claims())
+            .unwrap_or_default();
     }
-    ctx.workloads_of(c).iter().flat_map(|w| w.claims()).collect()
+    ctx.workloads_of(c)
+        .iter()
+        .flat_map(|w| w.claims())
+        .collect()
 }
 
 /// The requested size of a claim (`20Gi`), when the snapshot has it.

@@ -52,7 +52,11 @@ impl WorkloadView<'_> {
             .and_then(|s| s.volumes.as_ref())
             .map(|vols| {
                 vols.iter()
-                    .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.clone()))
+                    .filter_map(|v| {
+                        v.persistent_volume_claim
+                            .as_ref()
+                            .map(|c| c.claim_name.clone())
+                    })
                     .collect()
             })
             .unwrap_or_default()
@@ -63,7 +67,11 @@ impl WorkloadView<'_> {
         let mut out = self.mounted_claims();
         for t in &self.claim_templates {
             for ordinal in 0..self.desired.max(1) {
-                out.push(upgrade_shared::profile::statefulset_claim(t, self.name, ordinal as u32));
+                out.push(upgrade_shared::profile::statefulset_claim(
+                    t,
+                    self.name,
+                    ordinal as u32,
+                ));
             }
         }
         out
@@ -74,14 +82,19 @@ impl Snapshot {
     /// Adds one object read from a file or a list; unknown kinds are ignored, and a KubeFATE
     /// `cluster.yaml` (no `kind`, a `chartVersion`) is kept as the cluster file.
     pub fn add(&mut self, value: Value, origin: &str) -> anyhow::Result<()> {
-        let kind = value.get("kind").and_then(Value::as_str).map(str::to_string);
+        let kind = value
+            .get("kind")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let Some(kind) = kind else {
             if value.get("chartVersion").is_some() || value.get("chartName").is_some() {
                 if let Some(name) = value.get("name").and_then(Value::as_str) {
-                    names::check_name("cluster", name).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+                    names::check_name("cluster", name)
+                        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
                 }
                 if let Some(ns) = value.get("namespace").and_then(Value::as_str) {
-                    names::check_name("namespace", ns).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+                    names::check_name("namespace", ns)
+                        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
                 }
                 self.cluster_file = Some(value);
                 return Ok(());
@@ -91,9 +104,18 @@ impl Snapshot {
         if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
             names::check_name(&kind, name).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
         }
-        fn typed<T: serde::de::DeserializeOwned>(v: Value, kind: &str, origin: &str) -> anyhow::Result<T> {
-            let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?").to_string();
-            serde_json::from_value(v).map_err(|e| anyhow::anyhow!("{origin}: {kind} {name:?} is malformed: {e}"))
+        fn typed<T: serde::de::DeserializeOwned>(
+            v: Value,
+            kind: &str,
+            origin: &str,
+        ) -> anyhow::Result<T> {
+            let name = v
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string();
+            serde_json::from_value(v)
+                .map_err(|e| anyhow::anyhow!("{origin}: {kind} {name:?} is malformed: {e}"))
         }
         match kind.as_str() {
             "Pod" => self.pods.push(typed(value, &kind, origin)?),
@@ -103,7 +125,11 @@ impl Snapshot {
             "StatefulSet" => self.statefulsets.push(typed(value, &kind, origin)?),
             "DaemonSet" => self.daemonsets.push(typed(value, &kind, origin)?),
             "PodDisruptionBudget" => self.pdbs.push(typed(value, &kind, origin)?),
-            _ if value.get("apiVersion").and_then(Value::as_str).is_some_and(|a| a.contains('/') && !is_builtin_group(a)) => {
+            _ if value
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .is_some_and(|a| a.contains('/') && !is_builtin_group(a)) =>
+            {
                 self.custom.push(value)
             }
             _ => {}
@@ -114,18 +140,29 @@ impl Snapshot {
     /// The namespace named by the objects themselves (first namespaced object, or the
     /// cluster file's `namespace`).
     pub fn namespace_from_objects(&self) -> Option<String> {
-        let from_meta = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.namespace.clone();
+        let from_meta =
+            |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.namespace.clone();
         self.cluster_file
             .as_ref()
-            .and_then(|c| c.get("namespace").and_then(Value::as_str).map(str::to_string))
+            .and_then(|c| {
+                c.get("namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
             .or_else(|| self.deployments.iter().find_map(|o| from_meta(&o.metadata)))
-            .or_else(|| self.statefulsets.iter().find_map(|o| from_meta(&o.metadata)))
+            .or_else(|| {
+                self.statefulsets
+                    .iter()
+                    .find_map(|o| from_meta(&o.metadata))
+            })
             .or_else(|| self.claims.iter().find_map(|o| from_meta(&o.metadata)))
             .or_else(|| self.pods.iter().find_map(|o| from_meta(&o.metadata)))
             .or_else(|| {
-                self.custom
-                    .iter()
-                    .find_map(|o| o.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string))
+                self.custom.iter().find_map(|o| {
+                    o.pointer("/metadata/namespace")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
             })
     }
 
@@ -141,7 +178,11 @@ impl Snapshot {
                 labels: d.metadata.labels.as_ref(),
                 template: spec.map(|s| &s.template),
                 desired: spec.and_then(|s| s.replicas).unwrap_or(1),
-                ready: d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+                ready: d
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
                 claim_templates: Vec::new(),
             });
         }
@@ -154,10 +195,18 @@ impl Snapshot {
                 labels: s.metadata.labels.as_ref(),
                 template: spec.map(|s| &s.template),
                 desired: spec.and_then(|s| s.replicas).unwrap_or(1),
-                ready: s.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0),
+                ready: s
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.ready_replicas)
+                    .unwrap_or(0),
                 claim_templates: spec
                     .and_then(|s| s.volume_claim_templates.as_ref())
-                    .map(|ts| ts.iter().filter_map(|t| t.metadata.name.as_deref()).collect())
+                    .map(|ts| {
+                        ts.iter()
+                            .filter_map(|t| t.metadata.name.as_deref())
+                            .collect()
+                    })
                     .unwrap_or_default(),
             });
         }
@@ -180,7 +229,11 @@ impl Snapshot {
     /// The claim with this name in this namespace.
     pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
         self.claims.iter().find(|c| {
-            c.metadata.name.as_deref() == Some(name) && c.metadata.namespace.as_deref().is_none_or(|n| n == namespace)
+            c.metadata.name.as_deref() == Some(name)
+                && c.metadata
+                    .namespace
+                    .as_deref()
+                    .is_none_or(|n| n == namespace)
         })
     }
 
@@ -189,9 +242,13 @@ impl Snapshot {
         let by_name = claim.spec.as_ref().and_then(|s| s.volume_name.as_deref());
         self.volumes.iter().find(|v| {
             by_name.is_some_and(|n| v.metadata.name.as_deref() == Some(n))
-                || v.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).is_some_and(|r| {
-                    r.name == claim.metadata.name && (r.namespace.is_none() || r.namespace == claim.metadata.namespace)
-                })
+                || v.spec
+                    .as_ref()
+                    .and_then(|s| s.claim_ref.as_ref())
+                    .is_some_and(|r| {
+                        r.name == claim.metadata.name
+                            && (r.namespace.is_none() || r.namespace == claim.metadata.namespace)
+                    })
         })
     }
 }

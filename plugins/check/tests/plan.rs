@@ -1,5 +1,7 @@
 //! Plan tests: the check's verdicts, findings and runbooks from fixtures, no cluster.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::path::PathBuf;
 
 use kubectl_upgrade_check::plan::{self, Options, PlanError, Report};
@@ -8,7 +10,9 @@ use upgrade_shared::profile::{self, Mode, Outcome};
 use upgrade_shared::version::Version;
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn v(s: &str) -> Version {
@@ -19,16 +23,33 @@ fn check(profile: &str, snapshot: &Snapshot, from: Option<&str>, to: &str) -> Re
     try_check(profile, snapshot, from, to, &[]).unwrap()
 }
 
-fn try_check(profile: &str, snapshot: &Snapshot, from: Option<&str>, to: &str, targets: &[&str]) -> Result<Report, PlanError> {
+fn try_check(
+    profile: &str,
+    snapshot: &Snapshot,
+    from: Option<&str>,
+    to: &str,
+    targets: &[&str],
+) -> Result<Report, PlanError> {
     let profile = profile::builtin(profile).unwrap();
     let targets = targets
         .iter()
         .flat_map(|t| {
             let path = fixture(t);
-            upgrade_shared::yaml::read_objects(&path).unwrap().into_iter().map(move |o| (path.display().to_string(), o))
+            upgrade_shared::yaml::read_objects(&path)
+                .unwrap()
+                .into_iter()
+                .map(move |o| (path.display().to_string(), o))
         })
         .collect();
-    plan::check(&profile, snapshot, &Options { from: from.map(v), to: Some(v(to)), targets })
+    plan::check(
+        &profile,
+        snapshot,
+        &Options {
+            from: from.map(v),
+            to: Some(v(to)),
+            targets,
+        },
+    )
 }
 
 /// A KubeFATE cluster.yaml for a version and a persistence mode.
@@ -84,7 +105,13 @@ fn every_cell_of_the_kubefate_matrices() {
             ] {
                 let report = check("fate", &cluster_file(from, mode), None, to);
                 assert_eq!(report.persistence, mode, "{from} → {to}");
-                assert_eq!(report.verdict, expected, "{from} → {to} ({}): {:#?}", mode.as_str(), report.findings);
+                assert_eq!(
+                    report.verdict,
+                    expected,
+                    "{from} → {to} ({}): {:#?}",
+                    mode.as_str(),
+                    report.findings
+                );
                 assert_eq!(report.from, *from);
                 assert_eq!(report.to, *to);
                 cells += 1;
@@ -96,9 +123,17 @@ fn every_cell_of_the_kubefate_matrices() {
 
 #[test]
 fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
-    let report = check("fate", &cluster_file("v1.8.0", Mode::StorageClass), None, "v1.9.0");
+    let report = check(
+        "fate",
+        &cluster_file("v1.8.0", Mode::StorageClass),
+        None,
+        "v1.9.0",
+    );
     assert_eq!(report.verdict, Outcome::NeedsSteps);
-    let adopt: Vec<&str> = commands(&report).into_iter().filter(|c| c.contains(" adopt ")).collect();
+    let adopt: Vec<&str> = commands(&report)
+        .into_iter()
+        .filter(|c| c.contains(" adopt "))
+        .collect();
     assert_eq!(
         adopt,
         [
@@ -110,48 +145,125 @@ fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
         ]
     );
     let cmds = commands(&report);
-    let pos = |needle: &str| cmds.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no step {needle}: {cmds:#?}"));
+    let pos = |needle: &str| {
+        cmds.iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle}: {cmds:#?}"))
+    };
     assert!(pos("upgrade-backup") < pos("retain"));
     assert!(pos("retain") < pos("scale deploy/mysql --replicas=0"));
     assert!(pos("scale deploy/mysql --replicas=0") < pos("adopt mysql-data"));
     assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
     assert!(pos("kubefate cluster update") < pos("upgrade-sql apply"));
-    assert!(cmds[pos("upgrade-sql apply")].contains("--target sts/mysql"), "schema scripts run in the new StatefulSet");
+    assert!(
+        cmds[pos("upgrade-sql apply")].contains("--target sts/mysql"),
+        "schema scripts run in the new StatefulSet"
+    );
     assert!(pos("upgrade-sql apply") < pos("restore-policy"));
     assert!(codes(&report).contains(&"deployment-to-statefulset"));
 }
 
 #[test]
 fn skipping_v1_8_0_chains_both_schema_scripts() {
-    let report = check("fate", &cluster_file("v1.7.2", Mode::ExistingClaim), None, "v1.9.0");
+    let report = check(
+        "fate",
+        &cluster_file("v1.7.2", Mode::ExistingClaim),
+        None,
+        "v1.9.0",
+    );
     assert_eq!(report.verdict, Outcome::Safe);
-    let sql = report.steps.iter().find(|s| s.command.contains("upgrade-sql")).unwrap();
-    assert!(sql.description.contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"), "{}", sql.description);
-    assert!(!commands(&report).iter().any(|c| c.contains("adopt")), "existing claims are reused as they are");
+    let sql = report
+        .steps
+        .iter()
+        .find(|s| s.command.contains("upgrade-sql"))
+        .unwrap();
+    assert!(
+        sql.description
+            .contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
+        "{}",
+        sql.description
+    );
+    assert!(
+        !commands(&report).iter().any(|c| c.contains("adopt")),
+        "existing claims are reused as they are"
+    );
 }
 
 #[test]
 fn v1_7_1_is_moved_by_data_only_dump_reinstall_and_import() {
     let snapshot = offline_snapshot(&[fixture("fate-1.7.1-existing-claim.yaml")], None).unwrap();
     let report = check("fate", &snapshot, None, "v1.8.0");
-    assert_eq!(report.from, "v1.7.1", "version read from the python image tag");
-    assert_eq!(report.persistence, Mode::ExistingClaim, "a claim without Helm's marks is the user's own");
+    assert_eq!(
+        report.from, "v1.7.1",
+        "version read from the python image tag"
+    );
+    assert_eq!(
+        report.persistence,
+        Mode::ExistingClaim,
+        "a claim without Helm's marks is the user's own"
+    );
     assert_eq!(report.verdict, Outcome::NeedsSteps);
-    let downgrade = report.findings.iter().find(|f| f.code == "database-image-downgrade").expect("floating tag finding");
-    assert!(downgrade.message.contains("mysql:8 (running)"), "{}", downgrade.message);
-    assert!(downgrade.message.contains("8.0.28"), "{}", downgrade.message);
+    let downgrade = report
+        .findings
+        .iter()
+        .find(|f| f.code == "database-image-downgrade")
+        .expect("floating tag finding");
+    assert!(
+        downgrade.message.contains("mysql:8 (running)"),
+        "{}",
+        downgrade.message
+    );
+    assert!(
+        downgrade.message.contains("8.0.28"),
+        "{}",
+        downgrade.message
+    );
     let cmds = commands(&report);
-    let dump = cmds.iter().find(|c| c.contains("--data-only")).expect("data-only dump");
-    for table in ["server_node", "t_component_info", "t_component_provider_info", "t_component_registry", "t_engine_registry"] {
-        assert!(dump.contains(&format!("--ignore-table eggroll_meta.{table}")), "{dump}");
+    let dump = cmds
+        .iter()
+        .find(|c| c.contains("--data-only"))
+        .expect("data-only dump");
+    for table in [
+        "server_node",
+        "t_component_info",
+        "t_component_provider_info",
+        "t_component_registry",
+        "t_engine_registry",
+    ] {
+        assert!(
+            dump.contains(&format!("--ignore-table eggroll_meta.{table}")),
+            "{dump}"
+        );
     }
-    assert!(dump.contains("--target deploy/mysql -n fate-10000") || dump.contains("-n fate-10000 --target deploy/mysql"), "{dump}");
-    assert!(cmds.iter().any(|c| c.starts_with("kubefate cluster delete fate-10000")));
-    assert!(cmds.iter().any(|c| c.starts_with("kubectl upgrade-restore")));
-    assert!(!cmds.contains(&"kubefate cluster update -f cluster.yaml"), "no in-place update on a reinstall");
-    let full = cmds.iter().position(|c| c.contains("upgrade-backup") && !c.contains("--data-only")).unwrap();
-    let delete = cmds.iter().position(|c| c.starts_with("kubefate cluster delete")).unwrap();
-    assert!(full < delete, "the rollback snapshot is taken before anything is deleted");
+    assert!(
+        dump.contains("--target deploy/mysql -n fate-10000")
+            || dump.contains("-n fate-10000 --target deploy/mysql"),
+        "{dump}"
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("kubefate cluster delete fate-10000"))
+    );
+    assert!(
+        cmds.iter()
+            .any(|c| c.starts_with("kubectl upgrade-restore"))
+    );
+    assert!(
+        !cmds.contains(&"kubefate cluster update -f cluster.yaml"),
+        "no in-place update on a reinstall"
+    );
+    let full = cmds
+        .iter()
+        .position(|c| c.contains("upgrade-backup") && !c.contains("--data-only"))
+        .unwrap();
+    let delete = cmds
+        .iter()
+        .position(|c| c.starts_with("kubefate cluster delete"))
+        .unwrap();
+    assert!(
+        full < delete,
+        "the rollback snapshot is taken before anything is deleted"
+    );
 }
 
 #[test]
@@ -171,12 +283,33 @@ fn volumes_with_delete_policy_behind_moving_claims_are_retained_first() {
     let report = check("fate", &snapshot, None, "v1.9.0");
     assert_eq!(report.namespace, "fate-9999");
     assert_eq!(report.instance, "fate-9999");
-    let delete = report.findings.iter().find(|f| f.code == "reclaim-policy-delete").expect("Delete finding");
-    assert_eq!(delete.evidence, ["pvc/mysql-data → pv/pvc-0865a743-9bfb-4990-bd26-84b0241f0084"]);
-    let kept = report.findings.iter().find(|f| f.code == "claim-not-kept").expect("keep finding");
-    assert_eq!(kept.evidence, ["pvc/mysql-data"], "python-data carries helm.sh/resource-policy: keep");
-    let retain = commands(&report).into_iter().find(|c| c.contains(" retain ")).unwrap();
-    assert_eq!(retain, "kubectl upgrade-migrate-pv retain mysql-data -n fate-9999", "only the Delete volume needs it");
+    let delete = report
+        .findings
+        .iter()
+        .find(|f| f.code == "reclaim-policy-delete")
+        .expect("Delete finding");
+    assert_eq!(
+        delete.evidence,
+        ["pvc/mysql-data → pv/pvc-0865a743-9bfb-4990-bd26-84b0241f0084"]
+    );
+    let kept = report
+        .findings
+        .iter()
+        .find(|f| f.code == "claim-not-kept")
+        .expect("keep finding");
+    assert_eq!(
+        kept.evidence,
+        ["pvc/mysql-data"],
+        "python-data carries helm.sh/resource-policy: keep"
+    );
+    let retain = commands(&report)
+        .into_iter()
+        .find(|c| c.contains(" retain "))
+        .unwrap();
+    assert_eq!(
+        retain, "kubectl upgrade-migrate-pv retain mysql-data -n fate-9999",
+        "only the Delete volume needs it"
+    );
     assert!(!codes(&report).contains(&"reclaim-policy-unknown"));
 }
 
@@ -188,17 +321,35 @@ fn unhealthy_components_and_blocking_budgets_come_before_the_upgrade() {
     assert!(c.contains(&"not-ready"), "{c:?}");
     assert!(c.contains(&"crash-looping"), "{c:?}");
     assert!(c.contains(&"pdb-blocks-restarts"), "{c:?}");
-    assert_eq!(report.verdict, Outcome::NeedsSteps, "the edge itself is safe, the health is not");
-    let crash = report.findings.iter().find(|f| f.code == "crash-looping").unwrap();
+    assert_eq!(
+        report.verdict,
+        Outcome::NeedsSteps,
+        "the edge itself is safe, the health is not"
+    );
+    let crash = report
+        .findings
+        .iter()
+        .find(|f| f.code == "crash-looping")
+        .unwrap();
     assert!(crash.message.contains("7 restarts"));
-    assert!(crash.remediation.contains("kubectl logs pod/mysql-77f95d4844-8dfjj -c mysql -n fate-9999 --previous"));
-    assert!(commands(&report).contains(&"kubectl rollout status deploy/mysql -n fate-9999 --timeout=10m"));
+    assert!(
+        crash
+            .remediation
+            .contains("kubectl logs pod/mysql-77f95d4844-8dfjj -c mysql -n fate-9999 --previous")
+    );
+    assert!(
+        commands(&report)
+            .contains(&"kubectl rollout status deploy/mysql -n fate-9999 --timeout=10m")
+    );
 }
 
 fn fdb(conditions: bool) -> Snapshot {
     let mut snapshot = offline_snapshot(&[fixture("fdb-cluster.yaml")], None).unwrap();
     if !conditions {
-        for g in snapshot.custom[0]["status"]["processGroups"].as_array_mut().unwrap() {
+        for g in snapshot.custom[0]["status"]["processGroups"]
+            .as_array_mut()
+            .unwrap()
+        {
             g.as_object_mut().unwrap().remove("processGroupConditions");
         }
     }
@@ -209,25 +360,61 @@ fn fdb(conditions: bool) -> Snapshot {
 fn foundationdb_patch_minor_and_downgrade_rules() {
     let healthy = fdb(false);
     let r = check("foundationdb", &healthy, None, "7.1.35");
-    assert_eq!((r.verdict, r.from.as_str(), r.instance.as_str()), (Outcome::Safe, "7.1.33", "sample"));
+    assert_eq!(
+        (r.verdict, r.from.as_str(), r.instance.as_str()),
+        (Outcome::Safe, "7.1.33", "sample")
+    );
     let r = check("foundationdb", &healthy, None, "7.3.1");
-    assert_eq!(r.verdict, Outcome::NeedsSteps, "version-incompatible upgrade");
+    assert_eq!(
+        r.verdict,
+        Outcome::NeedsSteps,
+        "version-incompatible upgrade"
+    );
     let cmds = commands(&r);
-    let clients = cmds.iter().position(|c| c.contains("check-clients") && c.contains("--to 7.3.1")).expect("client check");
-    let patch = cmds.iter().position(|c| c.contains("kubectl patch foundationdbcluster sample -n fdb")).expect("version change");
-    assert!(clients < patch, "clients are checked before the version changes");
-    assert!(cmds[patch].contains(r#"-p '{"spec":{"version":"7.3.1"}}'"#), "{}", cmds[patch]);
-    assert_eq!(check("foundationdb", &healthy, None, "8.0.0").verdict, Outcome::NeedsSteps, "major upgrade");
-    assert_eq!(check("foundationdb", &healthy, None, "7.1.20").verdict, Outcome::Safe, "older patch of the running version");
+    let clients = cmds
+        .iter()
+        .position(|c| c.contains("check-clients") && c.contains("--to 7.3.1"))
+        .expect("client check");
+    let patch = cmds
+        .iter()
+        .position(|c| c.contains("kubectl patch foundationdbcluster sample -n fdb"))
+        .expect("version change");
+    assert!(
+        clients < patch,
+        "clients are checked before the version changes"
+    );
+    assert!(
+        cmds[patch].contains(r#"-p '{"spec":{"version":"7.3.1"}}'"#),
+        "{}",
+        cmds[patch]
+    );
+    assert_eq!(
+        check("foundationdb", &healthy, None, "8.0.0").verdict,
+        Outcome::NeedsSteps,
+        "major upgrade"
+    );
+    assert_eq!(
+        check("foundationdb", &healthy, None, "7.1.20").verdict,
+        Outcome::Safe,
+        "older patch of the running version"
+    );
     let r = check("foundationdb", &healthy, None, "6.3.25");
-    assert_eq!(r.verdict, Outcome::Blocked, "downgrade across minor versions");
+    assert_eq!(
+        r.verdict,
+        Outcome::Blocked,
+        "downgrade across minor versions"
+    );
     assert!(r.steps.is_empty());
 }
 
 #[test]
 fn foundationdb_process_group_conditions_hold_the_upgrade() {
     let r = check("foundationdb", &fdb(true), None, "7.1.35");
-    let f = r.findings.iter().find(|f| f.code == "process-group-conditions").unwrap();
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "process-group-conditions")
+        .unwrap();
     assert_eq!(f.evidence, ["storage-2: MissingProcesses"]);
     assert_eq!(r.verdict, Outcome::NeedsSteps);
 }
@@ -239,12 +426,25 @@ fn kubeflow_minio_is_retained_copied_verified_and_cleaned_up() {
     assert_eq!((r.verdict, r.from.as_str()), (Outcome::NeedsSteps, "1.6"));
     assert!(codes(&r).contains(&"redeployed-on-new-storage"));
     let cmds = commands(&r);
-    let pos = |needle: &str| cmds.iter().position(|c| c.contains(needle)).unwrap_or_else(|| panic!("no {needle}: {cmds:#?}"));
-    assert_eq!(cmds[pos(" retain ")], "kubectl upgrade-migrate-pv retain minio-data-minio-0 -n kubeflow");
+    let pos = |needle: &str| {
+        cmds.iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle}: {cmds:#?}"))
+    };
+    assert_eq!(
+        cmds[pos(" retain ")],
+        "kubectl upgrade-migrate-pv retain minio-data-minio-0 -n kubeflow"
+    );
     assert!(pos(" retain ") < pos("juju remove-application minio"));
-    assert!(cmds[pos("juju deploy minio")].contains("--storage minio-data=20Gi"), "size resolved from the claim");
+    assert!(
+        cmds[pos("juju deploy minio")].contains("--storage minio-data=20Gi"),
+        "size resolved from the claim"
+    );
     assert!(pos("juju deploy minio") < pos(" copy "));
-    assert!(cmds[pos(" copy ")].contains("copy minio-data-minio-0 <new minio claim> -n kubeflow --verify=checksum"));
+    assert!(
+        cmds[pos(" copy ")]
+            .contains("copy minio-data-minio-0 <new minio claim> -n kubeflow --verify=checksum")
+    );
     assert!(pos(" copy ") < pos(" cleanup "));
 }
 
@@ -259,8 +459,21 @@ fn kubeflow_copy_goes_to_the_claim_named_by_the_target_manifests() {
     )
     .unwrap();
     let profile = profile::builtin("kubeflow").unwrap();
-    let targets = upgrade_shared::yaml::read_objects(&target).unwrap().into_iter().map(|o| ("minio-1.7.yaml".to_string(), o)).collect();
-    let r = plan::check(&profile, &snapshot, &Options { from: None, to: Some(v("1.7")), targets }).unwrap();
+    let targets = upgrade_shared::yaml::read_objects(&target)
+        .unwrap()
+        .into_iter()
+        .map(|o| ("minio-1.7.yaml".to_string(), o))
+        .collect();
+    let r = plan::check(
+        &profile,
+        &snapshot,
+        &Options {
+            from: None,
+            to: Some(v("1.7")),
+            targets,
+        },
+    )
+    .unwrap();
     assert!(commands(&r).contains(&"kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow --verify=checksum"));
 }
 
@@ -270,51 +483,116 @@ fn rok_quiesces_then_upgrades_components_in_order() {
     let r = check("rok", &snapshot, None, "v2");
     assert_eq!((r.verdict, r.from.as_str()), (Outcome::NeedsSteps, "v1"));
     let cmds = commands(&r);
-    let order = ["--cascade=orphan", "upgrade-quiesce", "rok-disk-manager", "rok-kmod", "rok-cluster", "rok-operator/overlays", "upgrade-wait rok"];
-    let positions: Vec<usize> = order.iter().map(|n| cmds.iter().position(|c| c.contains(n)).unwrap_or_else(|| panic!("no {n}: {cmds:#?}"))).collect();
+    let order = [
+        "--cascade=orphan",
+        "upgrade-quiesce",
+        "rok-disk-manager",
+        "rok-kmod",
+        "rok-cluster",
+        "rok-operator/overlays",
+        "upgrade-wait rok",
+    ];
+    let positions: Vec<usize> = order
+        .iter()
+        .map(|n| {
+            cmds.iter()
+                .position(|c| c.contains(n))
+                .unwrap_or_else(|| panic!("no {n}: {cmds:#?}"))
+        })
+        .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{cmds:#?}");
-    assert!(cmds[positions[1]].contains("-n rok sts/rok-csi-controller --also rok-system/sts/rok-operator"));
+    assert!(
+        cmds[positions[1]]
+            .contains("-n rok sts/rok-csi-controller --also rok-system/sts/rok-operator")
+    );
 }
 
 #[test]
 fn immutable_statefulset_fields_in_target_manifests_need_delete_and_reapply() {
     let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
     let r = try_check("rok", &snapshot, None, "v2", &["rok-tools-v2.yaml"]).unwrap();
-    let f = r.findings.iter().find(|f| f.code == "statefulset-immutable-fields").expect("finding");
-    assert_eq!(f.evidence, ["sts/rok-tools spec.serviceName", "sts/rok-tools spec.volumeClaimTemplates"]);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "statefulset-immutable-fields")
+        .expect("finding");
+    assert_eq!(
+        f.evidence,
+        [
+            "sts/rok-tools spec.serviceName",
+            "sts/rok-tools spec.volumeClaimTemplates"
+        ]
+    );
     assert_eq!(f.component, "rok-tools");
-    assert!(commands(&r).iter().any(|c| c.starts_with("kubectl apply -f ") && c.ends_with("rok-tools-v2.yaml -n rok")));
+    assert!(
+        commands(&r)
+            .iter()
+            .any(|c| c.starts_with("kubectl apply -f ") && c.ends_with("rok-tools-v2.yaml -n rok"))
+    );
     // The same claim size written another way, and defaults left out, change nothing.
     let r = try_check("rok", &snapshot, None, "v2", &["rok-tools-same.yaml"]).unwrap();
-    assert!(!codes(&r).contains(&"statefulset-immutable-fields"), "{:#?}", r.findings);
+    assert!(
+        !codes(&r).contains(&"statefulset-immutable-fields"),
+        "{:#?}",
+        r.findings
+    );
 }
 
 #[test]
 fn versions_the_profile_does_not_know_are_errors() {
     let snapshot = cluster_file("v1.8.0", Mode::StorageClass);
-    let err = try_check("fate", &snapshot, None, "v1.8.7", &[]).unwrap_err().to_string();
-    assert_eq!(err, "unknown fate version v1.8.7 (known: v1.6.0, v1.6.1, v1.7.0, v1.7.1, v1.7.2, v1.8.0, v1.9.0, v1.9.1, v1.10.0, and newer)");
-    let err = try_check("kubeflow", &snapshot, Some("1.6"), "1.9", &[]).unwrap_err().to_string();
+    let err = try_check("fate", &snapshot, None, "v1.8.7", &[])
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "unknown fate version v1.8.7 (known: v1.6.0, v1.6.1, v1.7.0, v1.7.1, v1.7.2, v1.8.0, v1.9.0, v1.9.1, v1.10.0, and newer)"
+    );
+    let err = try_check("kubeflow", &snapshot, Some("1.6"), "1.9", &[])
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("unknown kubeflow version 1.9"), "{err}");
 }
 
 #[test]
 fn an_undetectable_running_version_asks_for_from() {
-    let err = try_check("fate", &Snapshot { namespace: "empty".into(), ..Snapshot::default() }, None, "v1.9.0", &[]).unwrap_err().to_string();
-    assert!(err.contains("cannot tell the running fate version in namespace empty"), "{err}");
+    let err = try_check(
+        "fate",
+        &Snapshot {
+            namespace: "empty".into(),
+            ..Snapshot::default()
+        },
+        None,
+        "v1.9.0",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("cannot tell the running fate version in namespace empty"),
+        "{err}"
+    );
     assert!(err.ends_with("pass --from VERSION"), "{err}");
 }
 
 #[test]
 fn json_report_has_the_contract_fields() {
-    let report = check("fate", &cluster_file("v1.8.0", Mode::StorageClass), None, "v1.9.0");
+    let report = check(
+        "fate",
+        &cluster_file("v1.8.0", Mode::StorageClass),
+        None,
+        "v1.9.0",
+    );
     let json = serde_json::to_value(&report).unwrap();
     for key in ["verdict", "profile", "from", "to", "findings", "steps"] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
     assert_eq!(json["verdict"], "needs-steps");
     for key in ["severity", "component", "code", "message", "remediation"] {
-        assert!(json["findings"][0].get(key).is_some(), "finding misses {key}");
+        assert!(
+            json["findings"][0].get(key).is_some(),
+            "finding misses {key}"
+        );
     }
     for key in ["description", "command"] {
         assert!(json["steps"][0].get(key).is_some(), "step misses {key}");

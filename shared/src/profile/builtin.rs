@@ -5,7 +5,10 @@ use super::{Profile, ProfileError};
 /// (name, YAML) of each built-in profile.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("fate", include_str!("../../profiles/fate.yaml")),
-    ("foundationdb", include_str!("../../profiles/foundationdb.yaml")),
+    (
+        "foundationdb",
+        include_str!("../../profiles/foundationdb.yaml"),
+    ),
     ("kubeflow", include_str!("../../profiles/kubeflow.yaml")),
     ("rok", include_str!("../../profiles/rok.yaml")),
 ];
@@ -17,13 +20,14 @@ pub fn builtin_names() -> Vec<&'static str> {
 
 /// Loads a built-in profile by name.
 pub fn builtin(name: &str) -> Result<Profile, ProfileError> {
-    let (_, text) = BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .ok_or_else(|| ProfileError::Unknown {
-            name: name.to_string(),
-            known: builtin_names().join(", "),
-        })?;
+    let (_, text) =
+        BUILTIN
+            .iter()
+            .find(|(n, _)| *n == name)
+            .ok_or_else(|| ProfileError::Unknown {
+                name: name.to_string(),
+                known: builtin_names().join(", "),
+            })?;
     Profile::from_yaml(&format!("builtin:{name}"), text)
 }
 

@@ -371,7 +371,9 @@ pub struct SqlScripts {
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     /// No built-in profile has that name.
-    #[error("unknown profile {name:?} (built-in profiles: {known}); use --profile-file for your own")]
+    #[error(
+        "unknown profile {name:?} (built-in profiles: {known}); use --profile-file for your own"
+    )]
     Unknown { name: String, known: String },
     /// The file could not be read.
     #[error("cannot read profile {path}")]
@@ -454,7 +456,11 @@ impl Profile {
             self.name,
             version.raw,
             list.join(", "),
-            if self.future_versions { ", and newer" } else { "" }
+            if self.future_versions {
+                ", and newer"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -494,7 +500,8 @@ impl Workload {
         for template in &self.claim_templates {
             match self.ordinal {
                 Some(ordinal) => names.push(statefulset_claim(template, &self.name, ordinal)),
-                None => names.extend((0..self.replicas).map(|o| statefulset_claim(template, &self.name, o))),
+                None => names
+                    .extend((0..self.replicas).map(|o| statefulset_claim(template, &self.name, o))),
             }
         }
         names
@@ -517,7 +524,9 @@ pub fn parse_range(range: &str) -> Result<semver::VersionReq, semver::Error> {
         .split(',')
         .map(|part| {
             let part = part.trim();
-            let ops = part.find(|c: char| c.is_ascii_digit() || c == 'v' || c == '*').unwrap_or(0);
+            let ops = part
+                .find(|c: char| c.is_ascii_digit() || c == 'v' || c == '*')
+                .unwrap_or(0);
             let (op, rest) = part.split_at(ops);
             format!("{op}{}", rest.strip_prefix('v').unwrap_or(rest))
         })

@@ -23,18 +23,28 @@ fn range(field: &str, spanned: &Spanned<String>) -> Result<(), Problem> {
 pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
     let whole = |message: String| (1, message);
     if profile.name.is_empty() || !crate::names::is_dns_label(&profile.name) {
-        return Err(whole(format!("name: {:?} must be a lower-case DNS label", profile.name)));
+        return Err(whole(format!(
+            "name: {:?} must be a lower-case DNS label",
+            profile.name
+        )));
     }
     if profile.versions.is_empty() {
         return Err(whole("versions: list at least one known version".into()));
     }
     let mut previous: Option<Version> = None;
     for v in &profile.versions {
-        let parsed = Version::parse(&v.value).map_err(|e| (v.referenced.line(), format!("versions: {e}")))?;
+        let parsed = Version::parse(&v.value)
+            .map_err(|e| (v.referenced.line(), format!("versions: {e}")))?;
         if let Some(prev) = &previous
             && parsed.cmp_numbers(prev).is_le()
         {
-            return Err((v.referenced.line(), format!("versions: {} is not newer than {}; list versions oldest first", v.value, prev.raw)));
+            return Err((
+                v.referenced.line(),
+                format!(
+                    "versions: {} is not newer than {}; list versions oldest first",
+                    v.value, prev.raw
+                ),
+            ));
         }
         previous = Some(parsed);
     }
@@ -46,9 +56,18 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
         crate::names::parse_selector(&c.selector)
             .map_err(|e| whole(format!("components.{}.selector: {e}", c.name)))?;
         for w in &c.workloads {
-            range(&format!("components.{}.workloads.versions", c.name), &w.versions)?;
+            range(
+                &format!("components.{}.workloads.versions", c.name),
+                &w.versions,
+            )?;
             if !crate::names::is_dns_subdomain(&w.name) {
-                return Err((w.versions.referenced.line(), format!("components.{}: workload name {:?} is not a valid Kubernetes name", c.name, w.name)));
+                return Err((
+                    w.versions.referenced.line(),
+                    format!(
+                        "components.{}: workload name {:?} is not a valid Kubernetes name",
+                        c.name, w.name
+                    ),
+                ));
             }
         }
         if let Some(r) = &c.redeployed_in {
@@ -63,7 +82,9 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
         }
     };
     if profile.version_sources.is_empty() {
-        return Err(whole("versionSources: list at least one place to read the running version".into()));
+        return Err(whole(
+            "versionSources: list at least one place to read the running version".into(),
+        ));
     }
     for source in &profile.version_sources {
         match source {
@@ -83,14 +104,23 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
         range("edges.from", &edge.from)?;
         range("edges.to", &edge.to)?;
         if edge.outcome == Outcome::NeedsSteps && edge.workaround.is_none() {
-            return Err((edge.from.referenced.line(), "edges: a needs-steps edge must say its workaround".into()));
+            return Err((
+                edge.from.referenced.line(),
+                "edges: a needs-steps edge must say its workaround".into(),
+            ));
         }
         for step in &edge.steps {
             crate::template::check(&step.command)
                 .map_err(|e| (edge.from.referenced.line(), format!("edges.steps: {e}")))?;
         }
     }
-    for step in profile.runbook.before.iter().chain(&profile.runbook.upgrade).chain(&profile.runbook.after) {
+    for step in profile
+        .runbook
+        .before
+        .iter()
+        .chain(&profile.runbook.upgrade)
+        .chain(&profile.runbook.after)
+    {
         crate::template::check(&step.command).map_err(|e| whole(format!("runbook: {e}")))?;
     }
     for pin in &profile.image_pins {

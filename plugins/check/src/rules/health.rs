@@ -21,24 +21,47 @@ pub(super) fn readiness(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &m
                     severity: Severity::Warning,
                     component: c.name.clone(),
                     code: "not-ready".into(),
-                    message: format!("{} has {}/{} replicas ready", w.reference(), w.ready, w.desired),
-                    remediation: format!("find out why before upgrading: kubectl describe {} -n {ns}", w.reference()),
+                    message: format!(
+                        "{} has {}/{} replicas ready",
+                        w.reference(),
+                        w.ready,
+                        w.desired
+                    ),
+                    remediation: format!(
+                        "find out why before upgrading: kubectl describe {} -n {ns}",
+                        w.reference()
+                    ),
                     evidence: vec![w.reference()],
                     impact: Outcome::NeedsSteps,
                 });
                 Plan::push(
                     &mut plan.prepare,
-                    format!("Wait until {} is ready again before changing anything", w.reference()),
-                    format!("kubectl rollout status {} -n {ns} --timeout=10m", w.reference()),
+                    format!(
+                        "Wait until {} is ready again before changing anything",
+                        w.reference()
+                    ),
+                    format!(
+                        "kubectl rollout status {} -n {ns} --timeout=10m",
+                        w.reference()
+                    ),
                 );
             }
         }
         for pod in ctx.pods_of(c) {
             let name = pod.metadata.name.clone().unwrap_or_default();
-            let statuses = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref());
+            let statuses = pod
+                .status
+                .as_ref()
+                .and_then(|s| s.container_statuses.as_ref());
             for status in statuses.into_iter().flatten() {
-                let waiting = status.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref());
-                if waiting == Some("CrashLoopBackOff") || (status.restart_count >= CRASH_LOOP_RESTARTS && !status.ready) {
+                let waiting = status
+                    .state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.as_deref());
+                if waiting == Some("CrashLoopBackOff")
+                    || (status.restart_count >= CRASH_LOOP_RESTARTS && !status.ready)
+                {
                     findings.push(Finding {
                         severity: Severity::Critical,
                         component: c.name.clone(),
@@ -60,7 +83,11 @@ pub(super) fn readiness(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &m
 pub(super) fn disruption_budgets(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
     for pdb in &ctx.snapshot.pdbs {
         let name = pdb.metadata.name.clone().unwrap_or_default();
-        let ns = pdb.metadata.namespace.clone().unwrap_or_else(|| ctx.snapshot.namespace.clone());
+        let ns = pdb
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| ctx.snapshot.namespace.clone());
         let Some(status) = &pdb.status else { continue };
         if status.disruptions_allowed > 0 || status.expected_pods == 0 {
             continue;
@@ -71,7 +98,10 @@ pub(super) fn disruption_budgets(ctx: &Context<'_>, findings: &mut Vec<Finding>,
             .components
             .iter()
             .filter(|c| {
-                ctx.pods_of(c).iter().any(|p| selector.is_some_and(|sel| label_selector_matches(sel, p.metadata.labels.as_ref())))
+                ctx.pods_of(c).iter().any(|p| {
+                    selector
+                        .is_some_and(|sel| label_selector_matches(sel, p.metadata.labels.as_ref()))
+                })
             })
             .map(|c| c.name.clone())
             .collect();
@@ -89,7 +119,9 @@ pub(super) fn disruption_budgets(ctx: &Context<'_>, findings: &mut Vec<Finding>,
         });
         Plan::push(
             &mut plan.prepare,
-            format!("Check why pdb/{name} allows no disruptions; the upgrade's restarts need at least one"),
+            format!(
+                "Check why pdb/{name} allows no disruptions; the upgrade's restarts need at least one"
+            ),
             format!("kubectl get pdb {name} -n {ns} -o wide"),
         );
     }
@@ -124,13 +156,25 @@ fn label_selector_matches(
 /// `status.processGroups[].processGroupConditions`) say which processes are already in trouble.
 pub(super) fn process_groups(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
     for object in &ctx.snapshot.custom {
-        let Some(groups) = object.pointer("/status/processGroups").and_then(Value::as_array) else { continue };
-        let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let Some(groups) = object
+            .pointer("/status/processGroups")
+            .and_then(Value::as_array)
+        else {
+            continue;
+        };
+        let name = object
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let kind = object["kind"].as_str().unwrap_or_default();
         let mut evidence = Vec::new();
         for group in groups {
             let id = group["processGroupID"].as_str().unwrap_or_default();
-            for condition in group["processGroupConditions"].as_array().into_iter().flatten() {
+            for condition in group["processGroupConditions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 if let Some(t) = condition["type"].as_str() {
                     evidence.push(format!("{id}: {t}"));
                 }

@@ -7,7 +7,10 @@ use upgrade_shared::version::{Tag, image_name, split_image};
 use crate::plan::{Context, Finding, Severity};
 
 fn pinned_at<'a>(pin: &'a ImagePin, version: &upgrade_shared::version::Version) -> Option<&'a str> {
-    pin.tags.iter().find(|t| range_matches(&t.versions.value, version)).map(|t| t.tag.as_str())
+    pin.tags
+        .iter()
+        .find(|t| range_matches(&t.versions.value, version))
+        .map(|t| t.tag.as_str())
 }
 
 pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
@@ -16,7 +19,9 @@ pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
         return;
     }
     for pin in &ctx.profile.image_pins {
-        let Some(component) = ctx.profile.component(&pin.component) else { continue };
+        let Some(component) = ctx.profile.component(&pin.component) else {
+            continue;
+        };
         let running: Option<(String, &str)> = ctx
             .workloads_of(component)
             .iter()
@@ -37,25 +42,39 @@ pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
             .or_else(|| pinned_at(pin, &ctx.to).map(str::to_string));
         let Some(target) = target else { continue };
         let reinstall = ctx.edge.is_some_and(|e| e.reinstall);
-        let impact = if reinstall { Outcome::NeedsSteps } else { Outcome::Blocked };
+        let impact = if reinstall {
+            Outcome::NeedsSteps
+        } else {
+            Outcome::Blocked
+        };
         let remediation = if reinstall {
             "the runbook moves the data by a data-only dump into a fresh install instead of upgrading in place".to_string()
         } else {
-            format!("do not upgrade in place: dump the data, install the target fresh and import it, or keep {}:{} until a target pins a newer one", pin.image, current)
+            format!(
+                "do not upgrade in place: dump the data, install the target fresh and import it, or keep {}:{} until a target pins a newer one",
+                pin.image, current
+            )
         };
         let (cur, tgt) = (Tag::parse(&current), Tag::parse(&target));
         let message = match (&cur, &tgt) {
             (Tag::Exact(c), Tag::Exact(t)) if c.cmp_numbers(t).is_gt() => format!(
                 "{}:{current} ({source}) is newer than {}:{target} that {} pins: the database would be downgraded, which {} does not support",
-                pin.image, pin.image, ctx.display(&ctx.to), pin.image
+                pin.image,
+                pin.image,
+                ctx.display(&ctx.to),
+                pin.image
             ),
             (Tag::Partial(c), Tag::Exact(t)) if c.covers(t) => format!(
                 "{}:{current} ({source}) is a floating tag that may have pulled a server newer than {}:{target}, which {} pins: that would be a downgrade of the data directory",
-                pin.image, pin.image, ctx.display(&ctx.to)
+                pin.image,
+                pin.image,
+                ctx.display(&ctx.to)
             ),
             (Tag::Floating(_), Tag::Exact(_)) => format!(
                 "{}:{current} ({source}) floats to whatever is newest; {} pins {}:{target}, possibly a downgrade of the data directory",
-                pin.image, ctx.display(&ctx.to), pin.image
+                pin.image,
+                ctx.display(&ctx.to),
+                pin.image
             ),
             _ => continue,
         };
@@ -65,7 +84,10 @@ pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
             code: "database-image-downgrade".into(),
             message,
             remediation,
-            evidence: vec![format!("image {}:{current}", pin.image), format!("target {}:{target}", pin.image)],
+            evidence: vec![
+                format!("image {}:{current}", pin.image),
+                format!("target {}:{target}", pin.image),
+            ],
             impact,
         });
     }

@@ -35,11 +35,23 @@ fn workloads(ctx: &Context<'_>) -> Vec<TargetObject> {
         let spec = &value["spec"];
         out.push(TargetObject {
             kind,
-            name: value.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+            name: value
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
             template: serde_json::from_value(spec["template"].clone()).ok(),
             claim_templates: spec["volumeClaimTemplates"]
                 .as_array()
-                .map(|ts| ts.iter().filter_map(|t| t.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect())
+                .map(|ts| {
+                    ts.iter()
+                        .filter_map(|t| {
+                            t.pointer("/metadata/name")
+                                .and_then(Value::as_str)
+                                .map(str::to_string)
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
             replicas: spec["replicas"].as_u64().unwrap_or(1) as u32,
         });
@@ -51,37 +63,57 @@ fn mounted(template: Option<&PodTemplateSpec>) -> Vec<String> {
     template
         .and_then(|t| t.spec.as_ref())
         .and_then(|s| s.volumes.as_ref())
-        .map(|vs| vs.iter().filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.clone())).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .map(|c| c.claim_name.clone())
+                })
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn belongs(component: &Component, object: &TargetObject, profile_name: Option<&str>) -> bool {
     let reqs = parse_selector(&component.selector).unwrap_or_default();
-    let labels = object.template.as_ref().and_then(|t| t.metadata.as_ref()).and_then(|m| m.labels.as_ref());
-    (labels.is_some() && selector_matches(&reqs, labels)) || profile_name == Some(object.name.as_str())
+    let labels = object
+        .template
+        .as_ref()
+        .and_then(|t| t.metadata.as_ref())
+        .and_then(|m| m.labels.as_ref());
+    (labels.is_some() && selector_matches(&reqs, labels))
+        || profile_name == Some(object.name.as_str())
 }
 
 /// The target's workload for a component, found by the component's selector on the pod
 /// template or by the workload name the profile gives.
 pub(super) fn target_workload(ctx: &Context<'_>, component: &Component) -> Option<Target> {
     let profile_name = component.workload_at(&ctx.to).map(|w| w.name.as_str());
-    workloads(ctx).into_iter().find(|o| belongs(component, o, profile_name)).map(|o| {
-        let mut claims = mounted(o.template.as_ref());
-        for t in &o.claim_templates {
-            for i in 0..o.replicas.max(1) {
-                claims.push(statefulset_claim(t, &o.name, i));
+    workloads(ctx)
+        .into_iter()
+        .find(|o| belongs(component, o, profile_name))
+        .map(|o| {
+            let mut claims = mounted(o.template.as_ref());
+            for t in &o.claim_templates {
+                for i in 0..o.replicas.max(1) {
+                    claims.push(statefulset_claim(t, &o.name, i));
+                }
             }
-        }
-        Target {
-            kind: o.kind,
-            name: o.name,
-            claims,
-        }
-    })
+            Target {
+                kind: o.kind,
+                name: o.name,
+                claims,
+            }
+        })
 }
 
 /// The image the target gives a component's container of this image name.
-pub(super) fn target_image(ctx: &Context<'_>, component: &Component, image: &str) -> Option<String> {
+pub(super) fn target_image(
+    ctx: &Context<'_>,
+    component: &Component,
+    image: &str,
+) -> Option<String> {
     let profile_name = component.workload_at(&ctx.to).map(|w| w.name.as_str());
     workloads(ctx)
         .into_iter()
@@ -101,7 +133,11 @@ pub(super) fn claims_in_targets(ctx: &Context<'_>) -> BTreeSet<String> {
         .targets
         .iter()
         .filter(|(_, v)| v["kind"] == "PersistentVolumeClaim")
-        .filter_map(|(_, v)| v.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+        .filter_map(|(_, v)| {
+            v.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .collect();
     for o in workloads(ctx) {
         names.extend(mounted(o.template.as_ref()));
@@ -158,7 +194,10 @@ pub fn changed_immutable_fields(live: &StatefulSet, target: &Value) -> Vec<&'sta
                 })
                 .unwrap_or_default()
         };
-        let live_templates = live_spec.get("volumeClaimTemplates").cloned().unwrap_or(Value::Null);
+        let live_templates = live_spec
+            .get("volumeClaimTemplates")
+            .cloned()
+            .unwrap_or(Value::Null);
         if normalise(w) != normalise(&live_templates) {
             changed.push("spec.volumeClaimTemplates");
         }
@@ -168,7 +207,17 @@ pub fn changed_immutable_fields(live: &StatefulSet, target: &Value) -> Vec<&'sta
 
 /// `1Gi` and `1024Mi` are the same quantity; compare them as bytes where the suffix is known.
 fn normalise_quantity(q: &str) -> String {
-    let units = [("Ki", 1u128 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("Ti", 1 << 40), ("Pi", 1 << 50), ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000), ("T", 1_000_000_000_000)];
+    let units = [
+        ("Ki", 1u128 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("Pi", 1 << 50),
+        ("k", 1000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ];
     for (suffix, factor) in units {
         if let Some(n) = q.strip_suffix(suffix).and_then(|n| n.parse::<u128>().ok()) {
             return (n * factor).to_string();
@@ -177,15 +226,25 @@ fn normalise_quantity(q: &str) -> String {
     q.to_string()
 }
 
-pub(super) fn immutable_statefulset_fields(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
+pub(super) fn immutable_statefulset_fields(
+    ctx: &Context<'_>,
+    findings: &mut Vec<Finding>,
+    plan: &mut Plan,
+) {
     for (file, target) in &ctx.options.targets {
         if target["kind"] != "StatefulSet" {
             continue;
         }
-        let Some(name) = target.pointer("/metadata/name").and_then(Value::as_str) else { continue };
-        let ns = target.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(&ctx.snapshot.namespace);
+        let Some(name) = target.pointer("/metadata/name").and_then(Value::as_str) else {
+            continue;
+        };
+        let ns = target
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(&ctx.snapshot.namespace);
         let Some(live) = ctx.snapshot.statefulsets.iter().find(|s| {
-            s.metadata.name.as_deref() == Some(name) && s.metadata.namespace.as_deref().is_none_or(|n| n == ns)
+            s.metadata.name.as_deref() == Some(name)
+                && s.metadata.namespace.as_deref().is_none_or(|n| n == ns)
         }) else {
             continue;
         };
@@ -213,12 +272,16 @@ pub(super) fn immutable_statefulset_fields(ctx: &Context<'_>, findings: &mut Vec
         });
         Plan::push(
             &mut plan.prepare,
-            format!("Delete sts/{name} but keep its pods and claims, because its new spec changes fields that cannot be updated"),
+            format!(
+                "Delete sts/{name} but keep its pods and claims, because its new spec changes fields that cannot be updated"
+            ),
             format!("kubectl delete sts {name} -n {ns} --cascade=orphan"),
         );
         Plan::push(
             &mut plan.prepare,
-            format!("Re-create sts/{name} from the target manifests; it adopts the running pods and existing claims"),
+            format!(
+                "Re-create sts/{name} from the target manifests; it adopts the running pods and existing claims"
+            ),
             format!("kubectl apply -f {} -n {ns}", shell_word(file)),
         );
     }
@@ -226,7 +289,10 @@ pub(super) fn immutable_statefulset_fields(ctx: &Context<'_>, findings: &mut Vec
 
 /// Quotes a file path for a shell when it needs quoting.
 fn shell_word(text: &str) -> String {
-    if text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c)) {
+    if text
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
         text.to_string()
     } else {
         format!("'{}'", text.replace('\'', r"'\''"))

@@ -43,14 +43,24 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
         let live = ctx.workloads_of(c);
         let old_kind = live
             .first()
-            .map(|w| if w.kind == "sts" { WorkloadKind::StatefulSet } else { WorkloadKind::Deployment })
+            .map(|w| {
+                if w.kind == "sts" {
+                    WorkloadKind::StatefulSet
+                } else {
+                    WorkloadKind::Deployment
+                }
+            })
             .or(before.map(|w| w.kind));
-        let Some(target) = target_of(ctx, c) else { continue };
+        let Some(target) = target_of(ctx, c) else {
+            continue;
+        };
         if c.redeployed_at(&ctx.to) && !c.redeployed_at(&ctx.from) {
             redeployed(ctx, c, &ns, &old, &target, findings, plan);
             retain.extend(old.iter().cloned());
             handled.extend(old);
-        } else if old_kind == Some(WorkloadKind::Deployment) && target.kind == WorkloadKind::StatefulSet {
+        } else if old_kind == Some(WorkloadKind::Deployment)
+            && target.kind == WorkloadKind::StatefulSet
+        {
             let renamed: Vec<(String, String)> = old
                 .iter()
                 .filter(|o| !target.claims.contains(o))
@@ -61,7 +71,9 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
                 continue;
             }
             let workload = live.first().map(|w| w.reference()).unwrap_or_else(|| {
-                before.map(|w| format!("{}/{}", w.kind.short(), w.name)).unwrap_or_default()
+                before
+                    .map(|w| format!("{}/{}", w.kind.short(), w.name))
+                    .unwrap_or_default()
             });
             findings.push(Finding {
                 severity: Severity::Critical,
@@ -86,8 +98,13 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
             for (old_claim, new_claim) in &renamed {
                 Plan::push(
                     &mut plan.prepare,
-                    format!("Hand the volume of {old_claim} to {new_claim} without copying (Retain first, then pre-bind)"),
-                    format!("kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns} --for-statefulset {}", target.name),
+                    format!(
+                        "Hand the volume of {old_claim} to {new_claim} without copying (Retain first, then pre-bind)"
+                    ),
+                    format!(
+                        "kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns} --for-statefulset {}",
+                        target.name
+                    ),
                 );
                 handled.insert(old_claim.clone());
                 retain.push(old_claim.clone());
@@ -123,8 +140,13 @@ fn redeployed(
         impact: Outcome::NeedsSteps,
     });
     for (i, old_claim) in old.iter().enumerate() {
-        let dest = fresh.get(i).map(|s| s.to_string()).unwrap_or_else(|| format!("<new {} claim>", c.name));
-        let size = claim_size(ctx, old_claim).map(|s| format!(" (source holds up to {s})")).unwrap_or_default();
+        let dest = fresh
+            .get(i)
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| format!("<new {} claim>", c.name));
+        let size = claim_size(ctx, old_claim)
+            .map(|s| format!(" (source holds up to {s})"))
+            .unwrap_or_default();
         Plan::push(
             &mut plan.migrate,
             if fresh.get(i).is_some() {
@@ -139,14 +161,22 @@ fn redeployed(
         );
         Plan::push(
             &mut plan.finish,
-            format!("Once the new {} serves the data, delete the old claim and its volume", c.name),
+            format!(
+                "Once the new {} serves the data, delete the old claim and its volume",
+                c.name
+            ),
             format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns}"),
         );
     }
 }
 
 /// Claims in use now that no target manifest mentions: the upgrade removes them.
-fn dropped_by_manifests(ctx: &Context<'_>, findings: &mut Vec<Finding>, handled: &mut BTreeSet<String>, retain: &mut Vec<String>) {
+fn dropped_by_manifests(
+    ctx: &Context<'_>,
+    findings: &mut Vec<Finding>,
+    handled: &mut BTreeSet<String>,
+    retain: &mut Vec<String>,
+) {
     if ctx.options.targets.is_empty() {
         return;
     }
@@ -172,7 +202,12 @@ fn dropped_by_manifests(ctx: &Context<'_>, findings: &mut Vec<Finding>, handled:
 }
 
 /// `Delete` policies behind claims that go away, and chart-managed claims without Helm's keep.
-fn reclaim_policies(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan, claims: &[String]) {
+fn reclaim_policies(
+    ctx: &Context<'_>,
+    findings: &mut Vec<Finding>,
+    plan: &mut Plan,
+    claims: &[String],
+) {
     let ns = &ctx.snapshot.namespace;
     let mut delete = Vec::new();
     let mut unknown = Vec::new();
@@ -181,7 +216,11 @@ fn reclaim_policies(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut P
         let claim = ctx.snapshot.claim(ns, name);
         match claim.and_then(|c| ctx.snapshot.volume_of(c)) {
             Some(pv) => {
-                let policy = pv.spec.as_ref().and_then(|s| s.persistent_volume_reclaim_policy.as_deref()).unwrap_or("Delete");
+                let policy = pv
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.persistent_volume_reclaim_policy.as_deref())
+                    .unwrap_or("Delete");
                 if policy == "Delete" {
                     delete.push((name.clone(), pv.metadata.name.clone().unwrap_or_default()));
                 }
@@ -190,7 +229,12 @@ fn reclaim_policies(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut P
         }
         if let Some(claim) = claim
             && chart_managed(claim)
-            && claim.metadata.annotations.as_ref().and_then(|a| a.get("helm.sh/resource-policy")).is_none_or(|v| v != "keep")
+            && claim
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("helm.sh/resource-policy"))
+                .is_none_or(|v| v != "keep")
         {
             not_kept.push(name.clone());
         }
@@ -229,14 +273,22 @@ fn reclaim_policies(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut P
             code: "claim-not-kept".into(),
             message: format!(
                 "Helm deletes {} on upgrade: no helm.sh/resource-policy: keep annotation",
-                not_kept.iter().map(|c| format!("pvc/{c}")).collect::<Vec<_>>().join(", ")
+                not_kept
+                    .iter()
+                    .map(|c| format!("pvc/{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             remediation: "the runbook retains the volumes so the data outlives the claims".into(),
             evidence: not_kept.iter().map(|c| format!("pvc/{c}")).collect(),
             impact: Outcome::Safe,
         });
     }
-    let to_retain: Vec<String> = delete.iter().map(|(c, _)| c.clone()).chain(unknown).collect();
+    let to_retain: Vec<String> = delete
+        .iter()
+        .map(|(c, _)| c.clone())
+        .chain(unknown)
+        .collect();
     if !to_retain.is_empty() {
         plan.prepare.insert(
             0,
