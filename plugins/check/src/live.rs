@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use anyhow::Context as _;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -31,11 +30,29 @@ where
         let page = api
             .list(&params)
             .await
-            .with_context(|| format!("cannot list {what} in {ns}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot list {what} in {ns}: {}", describe(&e)))?;
         out.extend(page.items);
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(out),
+        }
+    }
+}
+
+/// A client error in one line: the API server's own message and reason, not a debug dump.
+pub fn describe(err: &kube::Error) -> String {
+    match err {
+        kube::Error::Api(status) => {
+            format!("{} ({} {})", status.message, status.code, status.reason)
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(s) = source {
+                text.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            text
         }
     }
 }

@@ -75,7 +75,7 @@ fn ri(
 ) -> ResourceInfo {
     let all = matches!(
         plural,
-        "pods" | "services" | "deployments" | "replicasets" | "statefulsets" | "jobs"
+        "pods" | "services" | "deployments" | "replicasets" | "statefulsets" | "daemonsets" | "jobs"
     );
     ResourceInfo {
         group: group.into(),
@@ -178,6 +178,18 @@ pub fn builtins() -> Vec<ResourceInfo> {
             &["sts"],
             true,
             true,
+        ),
+        // Served so that clients listing every workload kind (as the plugins do) get an
+        // answer; no controller runs them here.
+        ri(
+            "apps",
+            "v1",
+            "daemonsets",
+            "DaemonSet",
+            true,
+            &["ds"],
+            true,
+            false,
         ),
         ri(
             "apps",

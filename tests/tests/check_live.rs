@@ -1,0 +1,235 @@
+//! `kubectl upgrade-check` end to end in live mode: the built binary, found by real kubectl as
+//! the plugin `upgrade-check`, reading the scenarios from the simulated cluster.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use upgrade_e2e::harness::TestCluster;
+
+/// The workspace's built `kubectl-upgrade-check`, next to this test's own target directory.
+fn plugin_dir() -> tempfile::TempDir {
+    let exe = std::env::current_exe().expect("test executable");
+    let target = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir");
+    let bin: PathBuf = target.join("kubectl-upgrade-check");
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (scripts/test does)",
+        bin.display()
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    // kubectl maps `kubectl upgrade-check` to the executable `kubectl-upgrade_check`.
+    std::os::unix::fs::symlink(&bin, dir.path().join("kubectl-upgrade_check")).expect("link");
+    dir
+}
+
+/// Runs `kubectl upgrade-check … -o json` against the cluster; returns (exit code, report).
+fn check(cluster: &TestCluster, args: &[&str]) -> (i32, serde_json::Value) {
+    let plugins = plugin_dir();
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("kubectl")
+        .arg("upgrade-check")
+        .arg("--kubeconfig")
+        .arg(&cluster.kubeconfig)
+        .args(args)
+        .args(["-o", "json"])
+        .env("PATH", path)
+        .output()
+        .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), report)
+}
+
+fn codes(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["code"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn commands(report: &serde_json::Value) -> Vec<String> {
+    report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["command"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn fate_storage_class_into_v1_9_0_needs_the_volumes_adopted() {
+    let cluster = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let (code, report) = check(
+        &cluster,
+        &["--profile", "fate", "-n", "fate-9999", "--to", "v1.9.0"],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["verdict"], "needs-steps");
+    assert_eq!(
+        report["from"], "v1.8.0",
+        "read from the running python image"
+    );
+    assert_eq!(
+        report["persistence"], "storage-class",
+        "the claims carry Helm's marks"
+    );
+    assert_eq!(report["instance"], "fate-9999");
+    let codes = codes(&report);
+    assert!(
+        codes.iter().any(|c| c == "deployment-to-statefulset"),
+        "{codes:?}"
+    );
+    assert!(
+        codes.iter().any(|c| c == "reclaim-policy-delete"),
+        "nfs-client provisions Delete volumes: {codes:?}"
+    );
+    let commands = commands(&report);
+    assert!(
+        commands.contains(&"kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql".to_string()),
+        "{commands:#?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("kubectl upgrade-migrate-pv retain mysql-data ")),
+        "{commands:#?}"
+    );
+}
+
+#[test]
+fn fate_existing_claims_skip_v1_8_0_without_moving_volumes() {
+    let cluster = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    let (_, report) = check(
+        &cluster,
+        &["--profile", "fate", "-n", "fate-9999", "--to", "v1.9.0"],
+    );
+    assert_eq!(report["from"], "v1.7.2");
+    assert_eq!(
+        report["persistence"], "existing-claim",
+        "claims without Helm's marks are the user's"
+    );
+    let path = &report["findings"][0];
+    assert_eq!(path["code"], "upgrade-path");
+    assert_eq!(path["impact"], "safe", "matrix 1: v1.7.2 → v1.9.0 is yes");
+    assert!(
+        !commands(&report).iter().any(|c| c.contains("adopt")),
+        "existing claims are reused"
+    );
+}
+
+#[test]
+fn foundationdb_minor_upgrade_checks_clients_first() {
+    let cluster = TestCluster::start(&["fdb-cluster.yaml"]).expect("cluster");
+    let ns = cluster.get_json(&["foundationdbclusters", "-A"])["items"][0]["metadata"]["namespace"]
+        .as_str()
+        .expect("a FoundationDBCluster")
+        .to_string();
+    let (code, report) = check(
+        &cluster,
+        &["--profile", "foundationdb", "-n", &ns, "--to", "7.3.1"],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(report["verdict"], "needs-steps");
+    assert_eq!(report["from"], "7.1.33", "read from the custom resource");
+    assert!(
+        commands(&report)
+            .iter()
+            .any(|c| c.contains("check-clients") && c.contains("--to 7.3.1"))
+    );
+}
+
+#[test]
+fn kubeflow_minio_data_is_copied_to_the_new_deployment() {
+    let cluster = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    let (code, report) = check(
+        &cluster,
+        &[
+            "--profile",
+            "kubeflow",
+            "-n",
+            "kubeflow",
+            "--from",
+            "1.6",
+            "--to",
+            "1.7",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(report["verdict"], "needs-steps");
+    let commands = commands(&report);
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("kubectl upgrade-migrate-pv copy minio-data-minio-0 ")),
+        "{commands:#?}"
+    );
+}
+
+#[test]
+fn rok_v1_to_v2_quiesces_and_orders_components() {
+    let cluster = TestCluster::start(&["rok.yaml"]).expect("cluster");
+    let (code, report) = check(
+        &cluster,
+        &[
+            "--profile",
+            "rok",
+            "-n",
+            "rok",
+            "--from",
+            "v1",
+            "--to",
+            "v2",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(report["verdict"], "needs-steps");
+    let commands = commands(&report);
+    let at = |n: &str| {
+        commands
+            .iter()
+            .position(|c| c.contains(n))
+            .unwrap_or_else(|| panic!("no {n}: {commands:#?}"))
+    };
+    assert!(
+        at("upgrade-quiesce") < at("rok-disk-manager") && at("rok-disk-manager") < at("rok-kmod")
+    );
+    assert!(at("rok-kmod") < at("rok-cluster/") && at("rok-cluster/") < at("rok-operator/"));
+}
+
+#[test]
+fn an_unknown_namespace_is_not_a_safe_verdict() {
+    let cluster = TestCluster::start(&[]).expect("cluster");
+    let plugins = plugin_dir();
+    let path = format!(
+        "{}:{}",
+        plugins.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("kubectl")
+        .args(["upgrade-check", "--kubeconfig"])
+        .arg(&cluster.kubeconfig)
+        .args(["--profile", "fate", "-n", "nothing-here", "--to", "v1.9.0"])
+        .env("PATH", path)
+        .output()
+        .expect("kubectl runs");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("cannot tell the running fate version in namespace nothing-here")
+    );
+}
