@@ -218,39 +218,46 @@ async fn run<S>(
         }
         Some(sink)
     });
-    let reader = async {
-        while let Some(Ok(msg)) = source.next().await {
-            let data = match msg {
-                Message::Binary(b) => b.to_vec(),
-                Message::Text(t) => t.as_bytes().to_vec(),
-                Message::Close(_) => return false,
-                _ => continue,
-            };
-            match data.first() {
-                Some(0) => {
-                    if let Some(s) = stdin.as_mut()
-                        && s.write_all(&data[1..]).await.is_err()
-                    {
-                        stdin = None;
+    let code = {
+        let reader = async {
+            while let Some(Ok(msg)) = source.next().await {
+                let data = match msg {
+                    Message::Binary(b) => b.to_vec(),
+                    Message::Text(t) => t.as_bytes().to_vec(),
+                    Message::Close(_) => return false,
+                    _ => continue,
+                };
+                match data.first() {
+                    Some(0) => {
+                        if let Some(s) = stdin.as_mut()
+                            && s.write_all(&data[1..]).await.is_err()
+                        {
+                            stdin = None;
+                        }
                     }
+                    Some(255) if v5 && data.get(1) == Some(&0) => stdin = None,
+                    _ => {}
                 }
-                Some(255) if v5 && data.get(1) == Some(&0) => stdin = None,
-                _ => {}
             }
+            false
+        };
+        tokio::pin!(reader);
+        tokio::select! {
+            status = child.wait() => status.ok().map(|s| s.code().unwrap_or(137)),
+            _ = &mut reader => None,
+            _ = cuts.changed() => None,
         }
-        false
-    };
-    tokio::pin!(reader);
-    let code = tokio::select! {
-        status = child.wait() => status.ok().map(|s| s.code().unwrap_or(137)),
-        _ = &mut reader => None,
-        _ = cuts.changed() => None,
     };
     let Some(code) = code else {
+        // Cut: kill the command and drop the connection without a status or close frame.
         let _ = child.start_kill();
         out.abort();
         err.abort();
-        writer.abort();
+        if let Ok(Some(sink)) = writer.await
+            && let Ok(mut ws) = sink.reunite(source)
+        {
+            let _ = ws.get_mut().shutdown().await;
+        }
         return;
     };
     let _ = out.await;

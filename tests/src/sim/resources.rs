@@ -75,7 +75,13 @@ fn ri(
 ) -> ResourceInfo {
     let all = matches!(
         plural,
-        "pods" | "services" | "deployments" | "replicasets" | "statefulsets" | "daemonsets" | "jobs"
+        "pods"
+            | "services"
+            | "deployments"
+            | "replicasets"
+            | "statefulsets"
+            | "daemonsets"
+            | "jobs"
     );
     ResourceInfo {
         group: group.into(),
