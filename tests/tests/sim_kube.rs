@@ -541,3 +541,113 @@ async fn injected_faults_fail_the_next_requests() {
         .await
         .expect("third list succeeds");
 }
+
+#[tokio::test]
+async fn wait_for_first_consumer_binds_when_a_pod_is_scheduled_but_not_for_pinned_pods() {
+    let e = env().await;
+    let sc: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(e.client.clone());
+    sc.create(&PostParams::default(), &from(json!({"metadata": {"name": "late"}, "provisioner": "sim/hostpath", "volumeBindingMode": "WaitForFirstConsumer"}))).await.expect("class");
+    let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(e.client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(e.client.clone());
+    for name in ["scheduled", "pinned"] {
+        pvcs.create(&PostParams::default(), &from(json!({"metadata": {"name": name}, "spec": {"storageClassName": "late", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))).await.expect("claim");
+    }
+    let pod = |name: &str, pinned: bool| {
+        let mut p = json!({"metadata": {"name": name}, "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"], "volumeMounts": [{"name": "d", "mountPath": "/d"}]}], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": name}}]}});
+        if pinned {
+            p["spec"]["nodeName"] = json!("sim-node");
+        }
+        from::<Pod>(p)
+    };
+    pods.create(&PostParams::default(), &pod("pinned", true))
+        .await
+        .expect("pinned pod");
+    pods.create(&PostParams::default(), &pod("scheduled", false))
+        .await
+        .expect("pod");
+    let bound = until(&pvcs, "scheduled", |c| phase_pvc(c) == "Bound").await;
+    assert_eq!(
+        bound
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .get("volume.kubernetes.io/selected-node")
+            .map(String::as_str),
+        Some("sim-node")
+    );
+    until(&pods, "scheduled", |p| {
+        p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+    })
+    .await;
+    let pinned = pvcs.get("pinned").await.expect("get");
+    assert_eq!(phase_pvc(&pinned), "Pending");
+    assert_eq!(
+        pods.get("pinned")
+            .await
+            .expect("get")
+            .status
+            .and_then(|s| s.phase)
+            .as_deref(),
+        Some("Pending")
+    );
+}
+
+#[tokio::test]
+async fn pod_spec_is_immutable_except_images() {
+    let e = env().await;
+    let pods: Api<Pod> = Api::default_namespaced(e.client.clone());
+    pods.create(&PostParams::default(), &from(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1", "command": ["sleep", "1000"]}]}}))).await.expect("pod");
+    pods.patch(
+        "p",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"spec": {"containers": [{"name": "c", "image": "busybox:2"}]}})),
+    )
+    .await
+    .expect("image change is allowed");
+    let err = api_error(
+        pods.patch(
+            "p",
+            &PatchParams::default(),
+            &Patch::Strategic(
+                json!({"spec": {"containers": [{"name": "c", "command": ["true"]}]}}),
+            ),
+        )
+        .await
+        .expect_err("command change"),
+    );
+    assert_eq!(err.code, 422);
+    assert!(err.message.starts_with("Pod \"p\" is invalid: spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
+    let e = env().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(e.client.clone());
+    let owner = cms
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "owner"}})),
+        )
+        .await
+        .expect("owner");
+    let owner_ref = json!({"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid});
+    cms.create(
+        &PostParams::default(),
+        &from(json!({"metadata": {"name": "dep", "ownerReferences": [owner_ref]}})),
+    )
+    .await
+    .expect("dependent");
+    cms.delete("owner", &DeleteParams::orphan())
+        .await
+        .expect("delete");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while cms.get_opt("owner").await.expect("get").is_some() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "owner never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let dep = cms.get("dep").await.expect("dependent kept");
+    assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
+}

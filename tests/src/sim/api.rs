@@ -79,7 +79,7 @@ pub async fn dispatch(
                 .get("watch")
                 .is_some_and(|w| w == "1" || w == "true") =>
         {
-            return watch::serve(shared, &ri, t);
+            return watch::serve(shared, &ri, t, wants_table(accept));
         }
         (&Method::GET, None, _) => list(shared, &ri, t, accept),
         (&Method::GET, Some(_), Some("log")) => return pods::log_response(shared, t).await,

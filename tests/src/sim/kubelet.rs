@@ -190,6 +190,14 @@ impl Kubelet {
         let pod = pods
             .get_mut(uid)
             .ok_or_else(|| anyhow::anyhow!("no sandbox"))?;
+        let log_path = pod.dir.join("logs").join(format!("{name}.log"));
+        if pod.containers.contains_key(name) {
+            // A restarted container starts a new log; the last one stays for `--previous`.
+            let _ = std::fs::rename(
+                &log_path,
+                pod.dir.join("logs").join(format!("{name}.previous.log")),
+            );
+        }
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

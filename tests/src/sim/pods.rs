@@ -68,9 +68,17 @@ pub async fn log_response(shared: &Shared, t: &Target) -> Response<Body> {
         Err(e) => return error_response(&e),
     };
     let uid = meta::uid(&pod).to_string();
-    let path = shared
+    let mut path = shared
         .kubelet
         .log_path(&t.namespace, &name, &uid, &container);
+    if t.query.get("previous").is_some_and(|p| p == "true") {
+        path = path.with_file_name(format!("{container}.previous.log"));
+        if !path.exists() {
+            return error_response(&ApiError::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+    }
     let Ok(text) = tokio::fs::read_to_string(&path).await else {
         return error_response(&ApiError::bad_request(format!(
             "container {container:?} in pod {name:?} is waiting to start: ContainerCreating"

@@ -15,6 +15,32 @@ use super::resources::ResourceInfo;
 use super::store::Event;
 use super::{Shared, meta};
 
+/// How watch events are encoded: plain objects, or one-row Tables for `kubectl get -w`
+/// (the first event carries the column definitions, later ones none, as
+/// apiserver/pkg/endpoints/handlers/watch.go does).
+struct Encoder {
+    table: Option<(ResourceInfo, String)>,
+    sent_header: bool,
+}
+
+impl Encoder {
+    fn encode(&mut self, kind: &str, object: &Value) -> Bytes {
+        match &self.table {
+            Some((ri, include)) if kind != "ERROR" => {
+                let list_meta = json!({"resourceVersion": object["metadata"]["resourceVersion"]});
+                let mut t =
+                    super::table::render(ri, std::slice::from_ref(object), list_meta, include);
+                if self.sent_header {
+                    t["columnDefinitions"] = json!([]);
+                }
+                self.sent_header = true;
+                line(kind, &t)
+            }
+            _ => line(kind, object),
+        }
+    }
+}
+
 fn line(kind: &str, object: &Value) -> Bytes {
     let mut s = json!({"type": kind, "object": object}).to_string();
     s.push('\n');
@@ -22,7 +48,7 @@ fn line(kind: &str, object: &Value) -> Bytes {
 }
 
 /// Starts a watch response.
-pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target) -> Response<Body> {
+pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target, table: bool) -> Response<Body> {
     let opts = match list_options(ri, t) {
         Ok(o) => o,
         Err(e) => return error_response(&e),
@@ -62,10 +88,19 @@ pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target) -> Response<Body> {
         }
     };
     let key = ri.key();
+    let include = t
+        .query
+        .get("includeObject")
+        .cloned()
+        .unwrap_or_else(|| "Metadata".into());
+    let mut enc = Encoder {
+        table: table.then(|| (ri.clone(), include)),
+        sent_header: false,
+    };
     let mut dropped = shared.faults.watch_drops();
     tokio::spawn(async move {
         for ev in initial.iter().filter(|e| matches(&e.object)) {
-            if tx.send(line(ev.kind, &ev.object)).await.is_err() {
+            if tx.send(enc.encode(ev.kind, &ev.object)).await.is_err() {
                 return;
             }
         }
@@ -83,7 +118,7 @@ pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target) -> Response<Body> {
             };
             if ev.key == key
                 && matches(&ev.object)
-                && tx.send(line(ev.kind, &ev.object)).await.is_err()
+                && tx.send(enc.encode(ev.kind, &ev.object)).await.is_err()
             {
                 return;
             }
