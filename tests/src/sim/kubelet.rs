@@ -48,6 +48,8 @@ pub struct PodRun {
 pub struct Kubelet {
     root: PathBuf,
     pods: Mutex<HashMap<String, PodRun>>,
+    /// When terminating pods were asked to stop, and when crashed containers may restart.
+    timers: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -68,6 +70,29 @@ impl Kubelet {
         Self {
             root,
             pods: Mutex::new(HashMap::new()),
+            timers: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A timer (`<uid>` for termination, `<uid>/<container>` for restart back-off).
+    pub fn timer(&self, key: &str) -> Option<std::time::Instant> {
+        self.timers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Sets or clears a timer.
+    pub fn set_timer(&self, key: &str, at: Option<std::time::Instant>) {
+        let mut t = self.timers.lock().unwrap_or_else(|p| p.into_inner());
+        match at {
+            Some(i) => {
+                t.insert(key.to_string(), i);
+            }
+            None => {
+                t.remove(key);
+            }
         }
     }
 

@@ -7,6 +7,7 @@ mod gc;
 mod jobs;
 mod node;
 mod pdb;
+mod pod_inputs;
 mod scheduler;
 mod statefulsets;
 pub mod volumes;

@@ -13,6 +13,9 @@ use super::resources::{self, ResourceInfo};
 use super::selectors::{FieldSelector, LabelSelector};
 use super::{defaults, validation};
 
+mod delete;
+mod list;
+
 /// How many events watches can resume from; older resourceVersions get 410 `Expired`.
 pub const HISTORY: usize = 20_000;
 
@@ -148,54 +151,6 @@ impl Store {
         get_in(&st, ri, ns, name)
             .cloned()
             .map(|o| with_version(o, ri))
-    }
-
-    /// Objects matching the options, as a `<Kind>List`.
-    pub fn list(&self, ri: &ResourceInfo, ns: Option<&str>, opts: &ListOptions) -> Result<Value> {
-        let st = self.lock();
-        let empty = BTreeMap::new();
-        let bucket = st.objects.get(&ri.key()).unwrap_or(&empty);
-        let start = match &opts.cont {
-            Some(c) => Some(decode_continue(c)?),
-            None => None,
-        };
-        let mut items = Vec::new();
-        let mut next = None;
-        let mut last: Option<(&str, &str)> = None;
-        let mut remaining = 0u64;
-        for ((ons, oname), obj) in bucket {
-            if ns.is_some_and(|n| n != ons) {
-                continue;
-            }
-            if start
-                .as_ref()
-                .is_some_and(|(sns, sname)| (ons, oname) <= (sns, sname))
-            {
-                continue;
-            }
-            if !opts.labels.matches(&obj["metadata"]["labels"]) || !opts.fields.matches(obj) {
-                continue;
-            }
-            if opts.limit > 0 && items.len() == opts.limit {
-                if next.is_none()
-                    && let Some((lns, lname)) = last
-                {
-                    next = Some(encode_continue(st.rv, lns, lname));
-                }
-                remaining += 1;
-                continue;
-            }
-            last = Some((ons, oname));
-            items.push(with_version(obj.clone(), ri));
-        }
-        let mut metadata = json!({ "resourceVersion": st.rv.to_string() });
-        if let Some(n) = next {
-            metadata["continue"] = json!(n);
-            metadata["remainingItemCount"] = json!(remaining);
-        }
-        Ok(
-            json!({ "kind": format!("{}List", ri.kind), "apiVersion": ri.api_version(), "metadata": metadata, "items": items }),
-        )
     }
 
     /// Creates an object (admission defaults, validation, then storage).
@@ -452,124 +407,6 @@ impl Store {
         Ok(with_version(obj, ri))
     }
 
-    /// Deletes an object, or marks it for deletion while finalizers or a grace period remain.
-    /// Returns the object when it still exists (or the resource returns deleted objects), else
-    /// a success `Status` (registry/generic/registry/store.go `finalizeDelete`).
-    pub fn delete(
-        &self,
-        ri: &ResourceInfo,
-        ns: &str,
-        name: &str,
-        opts: &DeleteOptions,
-    ) -> Result<Value> {
-        let mut st = self.lock();
-        let mut obj = get_in(&st, ri, ns, name)?.clone();
-        if opts.uid.as_deref().is_some_and(|u| u != meta::uid(&obj)) {
-            return Err(ApiError::conflict(
-                ri,
-                name,
-                &format!(
-                    "Precondition failed: UID in precondition: {}, UID in object meta: {}",
-                    opts.uid.as_deref().unwrap_or_default(),
-                    meta::uid(&obj)
-                ),
-            ));
-        }
-        if let Some(rv) = opts.rv.as_deref()
-            && Some(rv) != obj["metadata"]["resourceVersion"].as_str()
-        {
-            return Err(ApiError::conflict(
-                ri,
-                name,
-                &format!(
-                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                    obj["metadata"]["resourceVersion"]
-                        .as_str()
-                        .unwrap_or_default()
-                ),
-            ));
-        }
-        let mut fins = meta::finalizers(&obj);
-        match opts.propagation.as_deref() {
-            Some("Foreground") if !fins.iter().any(|f| f == "foregroundDeletion") => {
-                fins.push("foregroundDeletion".into())
-            }
-            Some("Orphan") if !fins.iter().any(|f| f == "orphan") => fins.push("orphan".into()),
-            _ => {}
-        }
-        if ri.kind == "Namespace" && !meta::deleting(&obj) {
-            obj["status"]["phase"] = json!("Terminating");
-        }
-        let graceful = ri.kind == "Pod" && pod_needs_grace(&obj, opts.grace);
-        if !fins.is_empty() || graceful || ri.kind == "Namespace" {
-            if !meta::deleting(&obj) {
-                obj["metadata"]["deletionTimestamp"] = json!(meta::now());
-                let grace = if graceful {
-                    opts.grace
-                        .or(obj["spec"]["terminationGracePeriodSeconds"].as_i64())
-                        .unwrap_or(30)
-                } else {
-                    0
-                };
-                obj["metadata"]["deletionGracePeriodSeconds"] = json!(grace);
-            } else if ri.kind == "Pod" && opts.grace == Some(0) {
-                obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
-            }
-            meta::set_finalizers(&mut obj, fins);
-            if opts.dry_run {
-                return Ok(with_version(obj, ri));
-            }
-            let rv = st.rv + 1;
-            st.rv = rv;
-            obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-            st.objects
-                .entry(ri.key())
-                .or_default()
-                .insert((ns_key(ri, ns), name.into()), obj.clone());
-            self.after_write(&mut st, ri, "MODIFIED", &obj);
-            return Ok(with_version(obj, ri));
-        }
-        if !opts.dry_run {
-            self.remove_locked(&mut st, ri, ns, name);
-        }
-        if ri.kind == "Pod"
-            || ri.kind == "Namespace"
-            || !resources::builtins().iter().any(|b| b.key() == ri.key())
-        {
-            return Ok(with_version(obj, ri));
-        }
-        let mut details = json!({ "name": name, "kind": ri.plural, "uid": meta::uid(&obj) });
-        if !ri.group.is_empty() {
-            details["group"] = json!(ri.group);
-        }
-        Ok(
-            json!({ "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details }),
-        )
-    }
-
-    /// Removes an object now, whatever its finalizers (the end of graceful pod deletion).
-    pub fn remove(&self, ri: &ResourceInfo, ns: &str, name: &str) -> Option<Value> {
-        let mut st = self.lock();
-        self.remove_locked(&mut st, ri, ns, name)
-    }
-
-    fn remove_locked(
-        &self,
-        st: &mut State,
-        ri: &ResourceInfo,
-        ns: &str,
-        name: &str,
-    ) -> Option<Value> {
-        let mut obj = st
-            .objects
-            .get_mut(&ri.key())?
-            .remove(&(ns_key(ri, ns), name.to_string()))?;
-        st.rv += 1;
-        obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
-        self.after_write(st, ri, "DELETED", &obj);
-        Some(obj)
-    }
-
     /// All objects of a resource (for controllers), any version.
     pub fn all(&self, ri: &ResourceInfo) -> Vec<Value> {
         self.lock()
@@ -700,38 +537,10 @@ fn spec_of(obj: &Value) -> Value {
     o
 }
 
-/// A pod is deleted gracefully unless it never ran, is finished or the grace period is 0
-/// (pkg/registry/core/pod/strategy.go `CheckGracefulDelete`).
-fn pod_needs_grace(pod: &Value, grace: Option<i64>) -> bool {
-    let phase = pod["status"]["phase"].as_str().unwrap_or_default();
-    grace != Some(0)
-        && pod["spec"]["nodeName"].is_string()
-        && !matches!(phase, "Succeeded" | "Failed")
-}
-
 fn pending_grace(ri: &ResourceInfo, obj: &Value) -> bool {
     ri.kind == "Pod"
         && obj["metadata"]["deletionGracePeriodSeconds"]
             .as_i64()
             .unwrap_or(0)
             > 0
-}
-
-fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(json!({"rv": rv, "ns": ns, "name": name}).to_string())
-}
-
-fn decode_continue(token: &str) -> Result<(String, String)> {
-    use base64::Engine;
-    let bad = || ApiError::bad_request(format!("continue key is not valid: {token}"));
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token)
-        .map_err(|_| bad())?;
-    let v: Value = serde_json::from_slice(&raw).map_err(|_| bad())?;
-    Ok((
-        v["ns"].as_str().unwrap_or_default().into(),
-        v["name"].as_str().unwrap_or_default().into(),
-    ))
 }
