@@ -34,10 +34,10 @@ pub enum ColorChoice {
 #[derive(Debug, Clone, clap::Args)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table, global = true)]
     pub format: Format,
     /// When to use colours. `NO_COLOR` in the environment always turns them off.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN", global = true)]
     pub color: ColorChoice,
 }
 

@@ -1,0 +1,172 @@
+//! Carries out a plan step by step. Each step is idempotent (it checks before it acts), so a
+//! run killed at any point is finished by running the same command again.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::ObjectMeta;
+use serde_json::json;
+
+use crate::cluster::Cluster;
+use crate::plan::{ADOPTED_FROM, Action, ORIGINAL_POLICY, Plan};
+
+/// How long to wait for a claim to bind or go away. The volume binder resyncs every 15 s on a
+/// real cluster, so this leaves room for several rounds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub bind: Duration,
+}
+
+/// Reports what happened to each step, for the final message.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct Report {
+    pub done: Vec<String>,
+}
+
+/// Runs the steps in order; on failure says which step stopped and what state things are in.
+pub async fn run(
+    cluster: &Cluster,
+    plan: &Plan,
+    timeouts: Timeouts,
+    progress: &dyn Fn(&str),
+) -> anyhow::Result<Report> {
+    let mut report = Report::default();
+    for (i, step) in plan.steps.iter().enumerate() {
+        progress(&format!(
+            "[{}/{}] {}",
+            i + 1,
+            plan.steps.len(),
+            step.describe()
+        ));
+        step_once(cluster, step, timeouts).await.map_err(|e| {
+            e.context(format!(
+                "step {} of {} ({}) did not complete; what came before it is done and recorded — run the same command again to continue, or `kubectl upgrade-migrate-pv status -n {}` to see where things stand",
+                i + 1,
+                plan.steps.len(),
+                step.describe(),
+                cluster.namespace
+            ))
+        })?;
+        report.done.push(step.describe());
+    }
+    Ok(report)
+}
+
+async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyhow::Result<()> {
+    match step {
+        Action::SetPolicy {
+            volume,
+            from,
+            to,
+            record,
+        } => {
+            let annotations = if *record {
+                // Keep the first original: a second retain must not record "Retain" as original.
+                let existing = cluster
+                    .volume(volume)
+                    .await?
+                    .and_then(|v| v.metadata.annotations)
+                    .and_then(|a| a.get(ORIGINAL_POLICY).cloned());
+                json!({ ORIGINAL_POLICY: existing.unwrap_or_else(|| from.clone()) })
+            } else {
+                json!({ ORIGINAL_POLICY: null })
+            };
+            cluster
+                .patch_volume(volume, json!({"metadata": {"annotations": annotations}, "spec": {"persistentVolumeReclaimPolicy": to}}))
+                .await?;
+        }
+        Action::DeleteClaim { claim, .. } => {
+            cluster.delete_claim(claim).await?;
+            // The pvc-protection finalizer holds the claim until no pod uses it.
+            wait(
+                timeouts.bind,
+                &format!("pvc/{claim} to be deleted"),
+                || async { Ok(cluster.claim(claim).await?.is_none()) },
+            )
+            .await?;
+        }
+        Action::PreBind { volume, claim } => {
+            let ns = &cluster.namespace;
+            // A claimRef without uid and resourceVersion is a pre-bind: the binder completes it
+            // for the claim of that name (KUBERNETES-FACTS: released volumes).
+            cluster
+                .patch_volume(
+                    volume,
+                    json!({
+                        "metadata": {"annotations": {ADOPTED_FROM: format!("{ns}/{claim}")}},
+                        "spec": {"claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns, "name": claim, "uid": null, "resourceVersion": null}}
+                    }),
+                )
+                .await?;
+        }
+        Action::CreateClaim {
+            claim,
+            volume,
+            storage_class,
+            size,
+            access_modes,
+            volume_mode,
+        } => {
+            let pvc = PersistentVolumeClaim {
+                metadata: ObjectMeta {
+                    name: Some(claim.clone()),
+                    namespace: Some(cluster.namespace.clone()),
+                    annotations: Some([(ADOPTED_FROM.to_string(), format!("pv/{volume}"))].into()),
+                    ..ObjectMeta::default()
+                },
+                spec: Some(PersistentVolumeClaimSpec {
+                    access_modes: Some(access_modes.clone()),
+                    storage_class_name: Some(storage_class.clone()),
+                    volume_mode: Some(volume_mode.clone()),
+                    volume_name: Some(volume.clone()),
+                    resources: Some(VolumeResourceRequirements {
+                        requests: Some([("storage".to_string(), Quantity(size.clone()))].into()),
+                        ..VolumeResourceRequirements::default()
+                    }),
+                    ..PersistentVolumeClaimSpec::default()
+                }),
+                ..PersistentVolumeClaim::default()
+            };
+            cluster.create_claim(&pvc).await?;
+        }
+        Action::WaitBound { claim, volume } => {
+            wait(
+                timeouts.bind,
+                &format!("pvc/{claim} to be Bound to pv/{volume}"),
+                || async {
+                    let c = cluster.claim(claim).await?;
+                    Ok(c.is_some_and(|c| {
+                        c.status.and_then(|s| s.phase).as_deref() == Some("Bound")
+                            && c.spec.and_then(|s| s.volume_name).as_deref()
+                                == Some(volume.as_str())
+                    }))
+                },
+            )
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Polls `ready` until true or the timeout.
+pub async fn wait<F, Fut>(timeout: Duration, what: &str, mut ready: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        if ready().await? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {}s waiting for {what}", timeout.as_secs());
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,397 @@
+//! `kubectl upgrade-migrate-pv`: keep every byte of a volume across an upgrade — keep volumes
+//! (retain), hand a volume to a new claim without copying (adopt), copy with proof (copy), and
+//! put things back (restore-policy, rollback). Every command plans first and records its steps
+//! in a journal on the cluster.
+
+pub mod cluster;
+pub mod copy;
+pub mod execute;
+pub mod journal;
+pub mod plan;
+pub mod render;
+pub mod statefulset;
+pub mod tree;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use k8s_openapi::api::apps::v1::StatefulSet;
+use kube::api::Api;
+use upgrade_shared::flags::{KubeArgs, parse_duration};
+use upgrade_shared::output::{self, Format, OutputArgs};
+use upgrade_shared::{exit, names, prompt};
+
+use crate::cluster::Cluster;
+use crate::plan::{AdoptState, Plan};
+
+const AFTER_HELP: &str = "\
+Examples:
+  # Keep the volumes behind two claims whatever happens to the claims
+  kubectl upgrade-migrate-pv retain mysql-data python-data -n fate-9999
+
+  # Hand the Deployment's claim to the StatefulSet that replaces it (no copy)
+  kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql
+
+  # Copy a claim into another, verified file by file and by checksum
+  kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-new -n kubeflow --create --verify=checksum
+
+  # After the upgrade is verified: original reclaim policies back
+  kubectl upgrade-migrate-pv restore-policy --all -n fate-9999
+
+Exit status: 0 done (or nothing to do), 1 a difference or a refusal was found, 2 error.";
+
+/// Keep every byte of a volume across an upgrade: retain, copy with proof, adopt.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-upgrade-migrate-pv", bin_name = "kubectl upgrade-migrate-pv", version, after_help = AFTER_HELP)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print the plan and stop (`client` and `server` both change nothing).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", default_value = "none", global = true, value_name = "MODE")]
+    pub dry_run: DryRun,
+    /// Do not ask before destructive steps.
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// How long to wait for a claim to bind, a pod to start or a claim to go away.
+    #[arg(long, default_value = "5m", value_parser = parse_duration, global = true)]
+    pub timeout: upgrade_shared::flags::DurationArg,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `--dry-run` as kubectl spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    None,
+    Client,
+    Server,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set reclaim policy Retain on the volumes behind claims (the original is recorded).
+    Retain {
+        /// Claims whose volumes to keep.
+        claims: Vec<String>,
+        /// Select the claims by label instead.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+    },
+    /// Hand the volume behind OLD_CLAIM to NEW_CLAIM without copying.
+    Adopt {
+        old_claim: String,
+        new_claim: String,
+        /// Check NEW_CLAIM against this StatefulSet's volumeClaimTemplates.
+        #[arg(long, value_name = "NAME")]
+        for_statefulset: Option<String>,
+        /// Target manifests holding that StatefulSet, when it does not exist yet.
+        #[arg(short = 'f', long = "filename", value_name = "FILE")]
+        manifests: Vec<PathBuf>,
+    },
+    /// Put back the reclaim policies recorded by retain and adopt.
+    RestorePolicy {
+        /// Claims whose volumes to restore.
+        claims: Vec<String>,
+        /// Every volume in the namespace with a recorded policy.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Undo an adoption: the volume goes back under its old claim.
+    Rollback {
+        /// The claim the volume was adopted into.
+        new_claim: String,
+    },
+    /// Show what was done in the namespace and what remains.
+    Status,
+    /// Copy the data of one claim into another through a migration pod, and verify it.
+    Copy(copy::CopyArgs),
+}
+
+impl Args {
+    fn timeouts(&self) -> execute::Timeouts {
+        execute::Timeouts {
+            bind: self.timeout.0.unwrap_or(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+fn check_names(kind: &str, names_: &[&str]) -> anyhow::Result<()> {
+    for n in names_ {
+        names::check_name(kind, n).map_err(anyhow::Error::msg)?;
+    }
+    Ok(())
+}
+
+/// Prints a plan, asks when it is destructive, and runs it unless this is a dry run.
+async fn carry_out(
+    args: &Args,
+    cluster: &Cluster,
+    plan: &Plan,
+    before: impl AsyncFnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<u8> {
+    let styles = args.output.styles();
+    match args.output.format {
+        Format::Table => output::print(&render::plan(plan, &styles))?,
+        format => output::print(&output::to_document(plan, format)?)?,
+    }
+    if args.dry_run != DryRun::None || plan.steps.is_empty() {
+        return Ok(exit::OK);
+    }
+    if plan.destructive() && !prompt::confirm("Carry out these steps?", args.yes)? {
+        anyhow::bail!("stopped: nothing was changed");
+    }
+    before().await?;
+    let quiet = args.output.format != Format::Table;
+    execute::run(cluster, plan, args.timeouts(), &|line| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })
+    .await?;
+    if !quiet {
+        eprintln!("{}", styles.good("done"));
+    }
+    Ok(exit::OK)
+}
+
+async fn adopt_state(
+    cluster: &Cluster,
+    old: &str,
+    new: &str,
+    record: Option<plan::AdoptRecord>,
+) -> anyhow::Result<AdoptState> {
+    let old_claim = cluster.claim(old).await?;
+    let new_claim = cluster.claim(new).await?;
+    let volume = match (&old_claim, &record, &new_claim) {
+        (Some(c), _, _) => cluster.volume_of(c).await?,
+        (None, Some(r), _) => cluster.volume(&r.volume).await?,
+        (None, None, Some(c)) => cluster.volume_of(c).await?,
+        _ => None,
+    };
+    let users = if old_claim.is_some() {
+        cluster.pods_using(old).await?
+    } else {
+        Vec::new()
+    };
+    Ok(AdoptState {
+        namespace: cluster.namespace.clone(),
+        old: old_claim,
+        new: new_claim,
+        volume,
+        users,
+        record,
+    })
+}
+
+async fn find_statefulset(
+    cluster: &Cluster,
+    name: &str,
+    manifests: &[PathBuf],
+) -> anyhow::Result<StatefulSet> {
+    for file in manifests {
+        for object in upgrade_shared::yaml::read_objects(file)? {
+            if object["kind"] == "StatefulSet"
+                && object.pointer("/metadata/name").and_then(|n| n.as_str()) == Some(name)
+            {
+                return serde_json::from_value(object).map_err(|e| {
+                    anyhow::anyhow!("{}: sts/{name} is malformed: {e}", file.display())
+                });
+            }
+        }
+    }
+    let api: Api<StatefulSet> = Api::namespaced(cluster.client.clone(), &cluster.namespace);
+    cluster::retry(&format!("cannot read sts/{name}"), || api.get_opt(name))
+        .await?
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "statefulsets {name:?} not found in namespace {} and not in the -f manifests",
+                cluster.namespace
+            )
+        })
+}
+
+/// Runs the command and returns the exit code.
+pub async fn run(args: Args) -> anyhow::Result<u8> {
+    if let Some(ns) = &args.kube.namespace {
+        names::check_name("namespace", ns).map_err(anyhow::Error::msg)?;
+    }
+    match &args.command {
+        Command::Retain { claims, selector } => {
+            check_names(
+                "claim",
+                &claims.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?;
+            if claims.is_empty() == selector.is_none() {
+                anyhow::bail!("name the claims, or select them with -l, not both or neither");
+            }
+            if let Some(s) = selector {
+                names::parse_selector(s).map_err(anyhow::Error::msg)?;
+            }
+            let cluster = connect(&args).await?;
+            let mut found = Vec::new();
+            let list = match selector {
+                Some(s) => cluster.claims_by_selector(s).await?,
+                None => {
+                    let mut v = Vec::new();
+                    for c in claims {
+                        v.push(cluster.claim(c).await?.ok_or_else(|| {
+                            plan::PlanError::ClaimNotFound(c.clone(), cluster.namespace.clone())
+                        })?);
+                    }
+                    v
+                }
+            };
+            if list.is_empty() {
+                anyhow::bail!(
+                    "no claims match {} in namespace {}",
+                    selector.as_deref().unwrap_or_default(),
+                    cluster.namespace
+                );
+            }
+            for claim in list {
+                let volume = cluster.volume_of(&claim).await?;
+                found.push((claim, volume));
+            }
+            let plan = plan::retain(&cluster.namespace, &found)?;
+            carry_out(&args, &cluster, &plan, async || Ok(())).await
+        }
+        Command::Adopt {
+            old_claim,
+            new_claim,
+            for_statefulset,
+            manifests,
+        } => {
+            check_names("claim", &[old_claim, new_claim])?;
+            if old_claim == new_claim {
+                anyhow::bail!("OLD_CLAIM and NEW_CLAIM are the same claim");
+            }
+            let cluster = connect(&args).await?;
+            let key = journal::adopt_key(new_claim);
+            let record = match journal::read(&cluster).await?.remove(&key) {
+                Some(journal::Entry::Adopt { record, .. }) if record.old_claim == *old_claim => {
+                    Some(record)
+                }
+                _ => None,
+            };
+            let state = adopt_state(&cluster, old_claim, new_claim, record).await?;
+            let (mut plan, record) = plan::adopt(&state, old_claim, new_claim)?;
+            if let Some(sts_name) = for_statefulset {
+                names::check_name("statefulset", sts_name).map_err(anyhow::Error::msg)?;
+                let sts = find_statefulset(&cluster, sts_name, manifests).await?;
+                let volume = state
+                    .volume
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("pv/{} not found", record.volume))?;
+                let fit = statefulset::check(&sts, new_claim, &volume);
+                plan.warnings.extend(fit.warnings);
+                if !fit.errors.is_empty() {
+                    return Err(plan::PlanError::Refused(fit.errors.join("; ")).into());
+                }
+            }
+            let entry = journal::Entry::Adopt {
+                record: record.clone(),
+                state: "started".into(),
+            };
+            let result = carry_out(&args, &cluster, &plan, async || {
+                journal::write(&cluster, &key, &entry).await
+            })
+            .await?;
+            if args.dry_run == DryRun::None && !plan.steps.is_empty() {
+                journal::write(
+                    &cluster,
+                    &key,
+                    &journal::Entry::Adopt {
+                        record,
+                        state: "done".into(),
+                    },
+                )
+                .await?;
+            }
+            Ok(result)
+        }
+        Command::Rollback { new_claim } => {
+            check_names("claim", &[new_claim])?;
+            let cluster = connect(&args).await?;
+            let key = journal::adopt_key(new_claim);
+            let Some(journal::Entry::Adopt { record, .. }) =
+                journal::read(&cluster).await?.remove(&key)
+            else {
+                return Err(plan::PlanError::NoRecord(
+                    new_claim.clone(),
+                    cluster.namespace.clone(),
+                )
+                .into());
+            };
+            let mut state =
+                adopt_state(&cluster, &record.old_claim, new_claim, Some(record.clone())).await?;
+            state.users = cluster.pods_using(new_claim).await?;
+            let plan = plan::rollback_adopt(&state, new_claim)?;
+            let result = carry_out(&args, &cluster, &plan, async || Ok(())).await?;
+            if args.dry_run == DryRun::None {
+                journal::write(
+                    &cluster,
+                    &key,
+                    &journal::Entry::Adopt {
+                        record,
+                        state: "rolled-back".into(),
+                    },
+                )
+                .await?;
+            }
+            Ok(result)
+        }
+        Command::RestorePolicy { claims, all } => {
+            check_names(
+                "claim",
+                &claims.iter().map(String::as_str).collect::<Vec<_>>(),
+            )?;
+            if claims.is_empty() != *all {
+                anyhow::bail!("name the claims, or pass --all, not both or neither");
+            }
+            let cluster = connect(&args).await?;
+            let mut volumes = cluster.volumes_annotated(plan::ORIGINAL_POLICY).await?;
+            if !*all {
+                volumes.retain(|v| {
+                    let name = v
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.claim_ref.as_ref())
+                        .and_then(|r| r.name.clone())
+                        .unwrap_or_default();
+                    claims.contains(&name)
+                });
+            }
+            let plan = plan::restore_policy(&cluster.namespace, &volumes);
+            let code = carry_out(&args, &cluster, &plan, async || Ok(())).await?;
+            Ok(if plan.warnings.is_empty() {
+                code
+            } else {
+                exit::FINDINGS
+            })
+        }
+        Command::Status => {
+            let cluster = connect(&args).await?;
+            let entries = journal::read(&cluster).await?;
+            let volumes = cluster.volumes_annotated(plan::ORIGINAL_POLICY).await?;
+            let status = render::Status::build(&cluster.namespace, &entries, &volumes);
+            match args.output.format {
+                Format::Table => output::print(&render::status(&status, &args.output.styles()))?,
+                format => output::print(&output::to_document(&status, format)?)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Copy(copy_args) => {
+            copy_args.validate()?;
+            let cluster = connect(&args).await?;
+            copy::run(&args, copy_args, &cluster).await
+        }
+    }
+}
+
+async fn connect(args: &Args) -> anyhow::Result<Cluster> {
+    let (client, namespace) = args.kube.client().await?;
+    Ok(Cluster { client, namespace })
+}

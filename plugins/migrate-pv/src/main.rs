@@ -1,0 +1,12 @@
+//! `kubectl upgrade-migrate-pv`: parse the arguments, run, map the result to an exit code.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = kubectl_upgrade_migrate_pv::Args::parse();
+    match kubectl_upgrade_migrate_pv::run(args).await {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(err) => upgrade_shared::exit::report_error(&err),
+    }
+}

@@ -1,0 +1,463 @@
+//! Plans, computed from what the cluster holds now (and the journal), never from what a
+//! previous run meant to do: running a command again after an interruption plans only the
+//! steps that are left. Pure code; the executor carries the steps out.
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use serde::Serialize;
+
+/// Annotation on a volume holding its reclaim policy from before the suite changed it.
+pub const ORIGINAL_POLICY: &str = "upgrade.kubectl-upgrade.dev/original-reclaim-policy";
+/// Annotation on a volume naming the claim it was adopted from (`namespace/name`).
+pub const ADOPTED_FROM: &str = "upgrade.kubectl-upgrade.dev/adopted-from";
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum Action {
+    /// Set a volume's reclaim policy; `record` keeps the old one in [`ORIGINAL_POLICY`].
+    SetPolicy {
+        volume: String,
+        from: String,
+        to: String,
+        record: bool,
+    },
+    /// Delete a claim (its volume stays: the policy is Retain by then).
+    DeleteClaim { claim: String, volume: String },
+    /// Point the volume's claimRef at a claim that does not exist yet (no uid): a pre-bind.
+    PreBind { volume: String, claim: String },
+    /// Create a claim that names the volume.
+    CreateClaim {
+        claim: String,
+        volume: String,
+        storage_class: String,
+        size: String,
+        access_modes: Vec<String>,
+        volume_mode: String,
+    },
+    /// Wait until the claim is Bound to the volume.
+    WaitBound { claim: String, volume: String },
+}
+
+impl Action {
+    /// True for steps that cannot be taken back by simply running the command again.
+    pub fn destructive(&self) -> bool {
+        matches!(self, Action::DeleteClaim { .. })
+            || matches!(self, Action::SetPolicy { to, .. } if to == "Delete")
+    }
+
+    /// One line for the plan table.
+    pub fn describe(&self) -> String {
+        match self {
+            Action::SetPolicy {
+                volume,
+                from,
+                to,
+                record,
+            } => format!(
+                "set pv/{volume} reclaim policy {from} → {to}{}",
+                if *record {
+                    " (original recorded on the volume)"
+                } else {
+                    ""
+                }
+            ),
+            Action::DeleteClaim { claim, volume } => {
+                format!("delete pvc/{claim} (pv/{volume} is kept: Retain)")
+            }
+            Action::PreBind { volume, claim } => {
+                format!("pre-bind pv/{volume} to pvc/{claim} (claimRef without uid)")
+            }
+            Action::CreateClaim {
+                claim,
+                volume,
+                storage_class,
+                size,
+                access_modes,
+                volume_mode,
+            } => format!(
+                "create pvc/{claim} on pv/{volume} (class {:?}, {size}, {}, {volume_mode})",
+                storage_class,
+                access_modes.join(",")
+            ),
+            Action::WaitBound { claim, volume } => {
+                format!("wait until pvc/{claim} is Bound to pv/{volume}")
+            }
+        }
+    }
+}
+
+/// A plan: the steps, and what the user should know before saying yes.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plan {
+    pub command: String,
+    pub namespace: String,
+    pub steps: Vec<Action>,
+    /// Warnings that do not stop the plan.
+    pub warnings: Vec<String>,
+    /// Things already as wanted (shown so a resumed run explains itself).
+    pub done: Vec<String>,
+}
+
+impl Plan {
+    pub fn destructive(&self) -> bool {
+        self.steps.iter().any(Action::destructive)
+    }
+}
+
+/// Why a plan cannot be made; nothing has been changed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PlanError {
+    #[error("persistentvolumeclaims {0:?} not found in namespace {1}")]
+    ClaimNotFound(String, String),
+    #[error("pvc/{0} is {1}, not Bound: there is no volume to act on")]
+    NotBound(String, String),
+    #[error("persistentvolumes {0:?} not found (named by pvc/{1})")]
+    VolumeNotFound(String, String),
+    #[error(
+        "pvc/{claim} is used by {pods}: stop them first (scale their owner to 0), then run again"
+    )]
+    InUse { claim: String, pods: String },
+    #[error(
+        "pvc/{0} already exists and is bound to another volume ({1}); pick another name or delete it"
+    )]
+    TargetTaken(String, String),
+    #[error(
+        "pv/{volume} is claimed by {by}, not by pvc/{claim}; it is not this operation's volume"
+    )]
+    VolumeTaken {
+        volume: String,
+        claim: String,
+        by: String,
+    },
+    #[error("nothing is recorded about pvc/{0}: it was not adopted by this tool in namespace {1}")]
+    NoRecord(String, String),
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The recorded facts of an adoption, kept in the journal so a resumed run or a rollback knows
+/// the volume and the old claim after the old claim is gone.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+pub struct AdoptRecord {
+    pub old_claim: String,
+    pub new_claim: String,
+    pub volume: String,
+    pub storage_class: String,
+    pub size: String,
+    pub access_modes: Vec<String>,
+    pub volume_mode: String,
+    pub original_policy: String,
+}
+
+fn phase_of_claim(c: &PersistentVolumeClaim) -> String {
+    c.status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".into())
+}
+
+/// The reclaim policy a volume has now.
+pub fn policy(v: &PersistentVolume) -> String {
+    v.spec
+        .as_ref()
+        .and_then(|s| s.persistent_volume_reclaim_policy.clone())
+        .unwrap_or_else(|| "Delete".into())
+}
+
+fn claim_ref(v: &PersistentVolume) -> Option<(String, String, Option<String>)> {
+    v.spec.as_ref().and_then(|s| s.claim_ref.as_ref()).map(|r| {
+        (
+            r.namespace.clone().unwrap_or_default(),
+            r.name.clone().unwrap_or_default(),
+            r.uid.clone(),
+        )
+    })
+}
+
+/// Facts of a claim and its volume, as an adoption records them.
+pub fn record_of(
+    old: &PersistentVolumeClaim,
+    volume: &PersistentVolume,
+    new_claim: &str,
+) -> AdoptRecord {
+    let spec = old.spec.clone().unwrap_or_default();
+    let vspec = volume.spec.clone().unwrap_or_default();
+    AdoptRecord {
+        old_claim: old.metadata.name.clone().unwrap_or_default(),
+        new_claim: new_claim.to_string(),
+        volume: volume.metadata.name.clone().unwrap_or_default(),
+        // The claim must ask for the volume's class exactly ("" included) or it will not bind.
+        storage_class: vspec.storage_class_name.clone().unwrap_or_default(),
+        size: spec
+            .resources
+            .and_then(|r| r.requests)
+            .and_then(|r| r.get("storage").map(|q| q.0.clone()))
+            .or_else(|| {
+                vspec
+                    .capacity
+                    .as_ref()
+                    .and_then(|c| c.get("storage"))
+                    .map(|q| q.0.clone())
+            })
+            .unwrap_or_default(),
+        access_modes: vspec
+            .access_modes
+            .clone()
+            .unwrap_or_else(|| spec.access_modes.clone().unwrap_or_default()),
+        volume_mode: vspec
+            .volume_mode
+            .clone()
+            .unwrap_or_else(|| "Filesystem".into()),
+        original_policy: volume
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ORIGINAL_POLICY).cloned())
+            .unwrap_or_else(|| policy(volume)),
+    }
+}
+
+/// What the cluster holds for one adoption (or its rollback).
+#[derive(Debug, Clone, Default)]
+pub struct AdoptState {
+    pub namespace: String,
+    pub old: Option<PersistentVolumeClaim>,
+    pub new: Option<PersistentVolumeClaim>,
+    pub volume: Option<PersistentVolume>,
+    /// Pods (running or not yet gone) that mount the claim being given up.
+    pub users: Vec<String>,
+    pub record: Option<AdoptRecord>,
+}
+
+/// Plans handing the volume behind `old` to `new`: Retain, delete old, pre-bind, create new,
+/// wait for Bound. Steps already done are skipped.
+pub fn adopt(state: &AdoptState, old: &str, new: &str) -> Result<(Plan, AdoptRecord), PlanError> {
+    let ns = &state.namespace;
+    let mut plan = Plan {
+        command: format!("adopt {old} {new}"),
+        namespace: ns.clone(),
+        ..Plan::default()
+    };
+    let record = match (&state.old, &state.record) {
+        (Some(claim), _) => {
+            let phase = phase_of_claim(claim);
+            let volume_name = claim.spec.as_ref().and_then(|s| s.volume_name.clone());
+            match (phase.as_str(), volume_name) {
+                ("Bound", Some(_)) => {}
+                (p, _) => return Err(PlanError::NotBound(old.into(), p.into())),
+            }
+            let volume = state.volume.as_ref().ok_or_else(|| {
+                PlanError::VolumeNotFound(
+                    claim
+                        .spec
+                        .as_ref()
+                        .and_then(|s| s.volume_name.clone())
+                        .unwrap_or_default(),
+                    old.into(),
+                )
+            })?;
+            state
+                .record
+                .clone()
+                .unwrap_or_else(|| record_of(claim, volume, new))
+        }
+        (None, Some(r)) => r.clone(),
+        (None, None) => return Err(PlanError::ClaimNotFound(old.into(), ns.clone())),
+    };
+    let volume = state
+        .volume
+        .as_ref()
+        .ok_or_else(|| PlanError::VolumeNotFound(record.volume.clone(), old.into()))?;
+    if let Some(n) = &state.new {
+        let bound_to = n
+            .spec
+            .as_ref()
+            .and_then(|s| s.volume_name.clone())
+            .unwrap_or_default();
+        if !bound_to.is_empty() && bound_to != record.volume {
+            return Err(PlanError::TargetTaken(new.into(), bound_to));
+        }
+    }
+    let current_ref = claim_ref(volume);
+    if let Some((rns, rname, _)) = &current_ref
+        && !(rns == ns && (rname == old || rname == new))
+    {
+        return Err(PlanError::VolumeTaken {
+            volume: record.volume.clone(),
+            claim: old.into(),
+            by: format!("{rns}/{rname}"),
+        });
+    }
+    if state.old.is_some() && !state.users.is_empty() {
+        return Err(PlanError::InUse {
+            claim: old.into(),
+            pods: state
+                .users
+                .iter()
+                .map(|p| format!("pod/{p}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let current = policy(volume);
+    if current == "Retain" {
+        plan.done.push(format!("pv/{} is Retain", record.volume));
+    } else {
+        plan.steps.push(Action::SetPolicy {
+            volume: record.volume.clone(),
+            from: current,
+            to: "Retain".into(),
+            record: true,
+        });
+    }
+    if state.old.is_some() {
+        plan.steps.push(Action::DeleteClaim {
+            claim: old.into(),
+            volume: record.volume.clone(),
+        });
+    } else {
+        plan.done.push(format!("pvc/{old} is deleted"));
+    }
+    let new_bound = state
+        .new
+        .as_ref()
+        .is_some_and(|n| phase_of_claim(n) == "Bound")
+        && current_ref
+            .as_ref()
+            .is_some_and(|(_, name, uid)| name == new && uid.is_some());
+    if new_bound {
+        plan.done
+            .push(format!("pvc/{new} is Bound to pv/{}", record.volume));
+        return Ok((plan, record));
+    }
+    if current_ref.as_ref().is_some_and(|(_, name, _)| name == new) {
+        plan.done
+            .push(format!("pv/{} is pre-bound to pvc/{new}", record.volume));
+    } else {
+        plan.steps.push(Action::PreBind {
+            volume: record.volume.clone(),
+            claim: new.into(),
+        });
+    }
+    if state.new.is_some() {
+        plan.done.push(format!("pvc/{new} exists"));
+    } else {
+        plan.steps.push(create_claim(&record, new));
+    }
+    plan.steps.push(Action::WaitBound {
+        claim: new.into(),
+        volume: record.volume.clone(),
+    });
+    Ok((plan, record))
+}
+
+fn create_claim(record: &AdoptRecord, claim: &str) -> Action {
+    Action::CreateClaim {
+        claim: claim.into(),
+        volume: record.volume.clone(),
+        storage_class: record.storage_class.clone(),
+        size: record.size.clone(),
+        access_modes: record.access_modes.clone(),
+        volume_mode: record.volume_mode.clone(),
+    }
+}
+
+/// Plans undoing an adoption: the volume goes back under its old claim.
+pub fn rollback_adopt(state: &AdoptState, new: &str) -> Result<Plan, PlanError> {
+    let record = state
+        .record
+        .clone()
+        .ok_or_else(|| PlanError::NoRecord(new.into(), state.namespace.clone()))?;
+    // Undoing an adoption is an adoption the other way round.
+    let reversed = AdoptState {
+        namespace: state.namespace.clone(),
+        old: state.new.clone(),
+        new: state.old.clone(),
+        volume: state.volume.clone(),
+        users: state.users.clone(),
+        record: Some(AdoptRecord {
+            old_claim: record.new_claim.clone(),
+            new_claim: record.old_claim.clone(),
+            ..record.clone()
+        }),
+    };
+    let (mut plan, _) = adopt(&reversed, &record.new_claim, &record.old_claim)?;
+    plan.command = format!("rollback {new}");
+    Ok(plan)
+}
+
+/// Plans setting Retain on the volumes behind claims; a policy already Retain is left alone.
+pub fn retain(
+    namespace: &str,
+    claims: &[(PersistentVolumeClaim, Option<PersistentVolume>)],
+) -> Result<Plan, PlanError> {
+    let mut plan = Plan {
+        command: "retain".into(),
+        namespace: namespace.into(),
+        ..Plan::default()
+    };
+    for (claim, volume) in claims {
+        let name = claim.metadata.name.clone().unwrap_or_default();
+        let volume = volume.as_ref().ok_or_else(|| missing_volume(claim))?;
+        let vname = volume.metadata.name.clone().unwrap_or_default();
+        let current = policy(volume);
+        if current == "Retain" {
+            plan.done.push(format!("pv/{vname} (pvc/{name}) is Retain"));
+        } else {
+            plan.steps.push(Action::SetPolicy {
+                volume: vname,
+                from: current,
+                to: "Retain".into(),
+                record: true,
+            });
+        }
+    }
+    Ok(plan)
+}
+
+fn missing_volume(claim: &PersistentVolumeClaim) -> PlanError {
+    let name = claim.metadata.name.clone().unwrap_or_default();
+    match claim.spec.as_ref().and_then(|s| s.volume_name.clone()) {
+        Some(v) if phase_of_claim(claim) == "Bound" => PlanError::VolumeNotFound(v, name),
+        _ => PlanError::NotBound(name, phase_of_claim(claim)),
+    }
+}
+
+/// Plans putting back recorded reclaim policies. A volume that is not Bound keeps Retain: with
+/// Delete, a Released volume would be deleted at once, and its data with it.
+pub fn restore_policy(namespace: &str, volumes: &[PersistentVolume]) -> Plan {
+    let mut plan = Plan {
+        command: "restore-policy".into(),
+        namespace: namespace.into(),
+        ..Plan::default()
+    };
+    for v in volumes {
+        let name = v.metadata.name.clone().unwrap_or_default();
+        let Some(original) = v
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ORIGINAL_POLICY))
+            .cloned()
+        else {
+            plan.done.push(format!("pv/{name} has no recorded policy"));
+            continue;
+        };
+        let phase = v
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        if original != "Retain" && phase != "Bound" {
+            plan.warnings.push(format!("pv/{name} is {phase}: it keeps Retain, because {original} would delete its data now"));
+            continue;
+        }
+        plan.steps.push(Action::SetPolicy {
+            volume: name,
+            from: policy(v),
+            to: original,
+            record: false,
+        });
+    }
+    plan
+}

@@ -1,0 +1,255 @@
+//! Plan tests: what adopt, rollback, retain and restore-policy would do in each state the
+//! cluster can be in, including every state an interrupted run leaves behind.
+
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kubectl_upgrade_migrate_pv::plan::{self, Action, AdoptState, PlanError};
+use serde_json::json;
+
+fn claim(name: &str, volume: &str, phase: &str) -> PersistentVolumeClaim {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "fate-9999", "uid": format!("uid-{name}")},
+        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "nfs-client", "volumeName": volume, "resources": {"requests": {"storage": "1Gi"}}},
+        "status": {"phase": phase}
+    }))
+    .unwrap()
+}
+
+fn volume(claim: Option<(&str, Option<&str>)>, policy: &str, phase: &str) -> PersistentVolume {
+    let mut v = json!({
+        "metadata": {"name": "pvc-0865"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "nfs-client", "persistentVolumeReclaimPolicy": policy},
+        "status": {"phase": phase}
+    });
+    if let Some((name, uid)) = claim {
+        v["spec"]["claimRef"] = json!({"namespace": "fate-9999", "name": name, "uid": uid});
+    }
+    serde_json::from_value(v).unwrap()
+}
+
+fn state(
+    old: Option<PersistentVolumeClaim>,
+    new: Option<PersistentVolumeClaim>,
+    v: PersistentVolume,
+) -> AdoptState {
+    AdoptState {
+        namespace: "fate-9999".into(),
+        old,
+        new,
+        volume: Some(v),
+        users: vec![],
+        record: None,
+    }
+}
+
+fn kinds(p: &plan::Plan) -> Vec<&'static str> {
+    p.steps
+        .iter()
+        .map(|s| match s {
+            Action::SetPolicy { .. } => "retain",
+            Action::DeleteClaim { .. } => "delete",
+            Action::PreBind { .. } => "prebind",
+            Action::CreateClaim { .. } => "create",
+            Action::WaitBound { .. } => "wait",
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_adoption_takes_every_step_in_order() {
+    let s = state(
+        Some(claim("mysql-data", "pvc-0865", "Bound")),
+        None,
+        volume(Some(("mysql-data", Some("u1"))), "Delete", "Bound"),
+    );
+    let (p, record) = plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap();
+    assert_eq!(kinds(&p), ["retain", "delete", "prebind", "create", "wait"]);
+    assert!(p.destructive());
+    assert_eq!(record.original_policy, "Delete");
+    assert_eq!(
+        record.storage_class, "nfs-client",
+        "the claim asks for the volume's class"
+    );
+    match &p.steps[3] {
+        Action::CreateClaim {
+            volume,
+            size,
+            access_modes,
+            volume_mode,
+            ..
+        } => {
+            assert_eq!(
+                (volume.as_str(), size.as_str(), volume_mode.as_str()),
+                ("pvc-0865", "1Gi", "Filesystem")
+            );
+            assert_eq!(access_modes, &["ReadWriteOnce"]);
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The states an interrupted adoption leaves, each resumed with only what is left.
+#[test]
+fn every_interrupted_state_resumes_with_the_remaining_steps() {
+    let record = plan::record_of(
+        &claim("mysql-data", "pvc-0865", "Bound"),
+        &volume(Some(("mysql-data", Some("u1"))), "Delete", "Bound"),
+        "data-mysql-0",
+    );
+    let with = |mut s: AdoptState| {
+        s.record = Some(record.clone());
+        s
+    };
+    // Stopped after Retain.
+    let s = with(state(
+        Some(claim("mysql-data", "pvc-0865", "Bound")),
+        None,
+        volume(Some(("mysql-data", Some("u1"))), "Retain", "Bound"),
+    ));
+    assert_eq!(
+        kinds(&plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap().0),
+        ["delete", "prebind", "create", "wait"]
+    );
+    // Stopped after the delete: the volume is Released with the old claimRef.
+    let s = with(state(
+        None,
+        None,
+        volume(Some(("mysql-data", Some("u1"))), "Retain", "Released"),
+    ));
+    let (p, _) = plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap();
+    assert_eq!(kinds(&p), ["prebind", "create", "wait"]);
+    assert!(!p.destructive(), "nothing destructive is left");
+    // Stopped after the pre-bind.
+    let s = with(state(
+        None,
+        None,
+        volume(Some(("data-mysql-0", None)), "Retain", "Available"),
+    ));
+    assert_eq!(
+        kinds(&plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap().0),
+        ["create", "wait"]
+    );
+    // Stopped after creating the claim.
+    let s = with(state(
+        None,
+        Some(claim("data-mysql-0", "pvc-0865", "Pending")),
+        volume(Some(("data-mysql-0", None)), "Retain", "Available"),
+    ));
+    assert_eq!(
+        kinds(&plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap().0),
+        ["wait"]
+    );
+    // Done.
+    let s = with(state(
+        None,
+        Some(claim("data-mysql-0", "pvc-0865", "Bound")),
+        volume(Some(("data-mysql-0", Some("u2"))), "Retain", "Bound"),
+    ));
+    let (p, _) = plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap();
+    assert!(p.steps.is_empty(), "{:?}", p.steps);
+    assert!(p.done.iter().any(|d| d.contains("is Bound")));
+}
+
+#[test]
+fn refusals_change_nothing_and_say_why() {
+    let mut s = state(
+        Some(claim("mysql-data", "pvc-0865", "Bound")),
+        None,
+        volume(Some(("mysql-data", Some("u1"))), "Delete", "Bound"),
+    );
+    s.users = vec!["mysql-77f95d4844-8dfjj".into()];
+    assert_eq!(
+        plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap_err(),
+        PlanError::InUse {
+            claim: "mysql-data".into(),
+            pods: "pod/mysql-77f95d4844-8dfjj".into()
+        }
+    );
+    let s = state(
+        Some(claim("mysql-data", "", "Pending")),
+        None,
+        volume(None, "Delete", "Available"),
+    );
+    assert!(matches!(
+        plan::adopt(&s, "mysql-data", "x-0"),
+        Err(PlanError::NotBound(..))
+    ));
+    let s = state(
+        Some(claim("mysql-data", "pvc-0865", "Bound")),
+        Some(claim("data-mysql-0", "pvc-other", "Bound")),
+        volume(Some(("mysql-data", Some("u1"))), "Delete", "Bound"),
+    );
+    assert_eq!(
+        plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap_err(),
+        PlanError::TargetTaken("data-mysql-0".into(), "pvc-other".into())
+    );
+    let s = state(
+        None,
+        None,
+        volume(Some(("someone-else", Some("u9"))), "Retain", "Bound"),
+    );
+    assert_eq!(
+        plan::adopt(&s, "mysql-data", "data-mysql-0").unwrap_err(),
+        PlanError::ClaimNotFound("mysql-data".into(), "fate-9999".into())
+    );
+}
+
+#[test]
+fn rollback_is_the_adoption_reversed() {
+    let record = plan::record_of(
+        &claim("mysql-data", "pvc-0865", "Bound"),
+        &volume(Some(("mysql-data", Some("u1"))), "Delete", "Bound"),
+        "data-mysql-0",
+    );
+    let mut s = state(
+        None,
+        Some(claim("data-mysql-0", "pvc-0865", "Bound")),
+        volume(Some(("data-mysql-0", Some("u2"))), "Retain", "Bound"),
+    );
+    s.record = Some(record);
+    // The state as adopt_state builds it for a rollback: old = the record's old claim (gone).
+    let p = plan::rollback_adopt(&s, "data-mysql-0").unwrap();
+    assert_eq!(kinds(&p), ["delete", "prebind", "create", "wait"]);
+    assert!(matches!(&p.steps[0], Action::DeleteClaim { claim, .. } if claim == "data-mysql-0"));
+    assert!(matches!(&p.steps[2], Action::CreateClaim { claim, .. } if claim == "mysql-data"));
+    assert!(
+        plan::rollback_adopt(&AdoptState::default(), "x").is_err(),
+        "nothing to undo without a record"
+    );
+}
+
+#[test]
+fn restore_policy_never_puts_delete_on_a_volume_that_is_not_bound() {
+    let mut bound = volume(Some(("data-mysql-0", Some("u"))), "Retain", "Bound");
+    bound.metadata.annotations =
+        Some([(plan::ORIGINAL_POLICY.to_string(), "Delete".to_string())].into());
+    let mut released = bound.clone();
+    released.metadata.name = Some("pvc-released".into());
+    released.status.as_mut().unwrap().phase = Some("Released".into());
+    let p = plan::restore_policy("fate-9999", &[bound, released]);
+    assert_eq!(p.steps.len(), 1);
+    assert!(
+        matches!(&p.steps[0], Action::SetPolicy { volume, to, .. } if volume == "pvc-0865" && to == "Delete")
+    );
+    assert!(p.warnings[0].contains("pv/pvc-released is Released: it keeps Retain"));
+}
+
+#[test]
+fn retain_skips_volumes_already_retained() {
+    let claims = vec![
+        (
+            claim("a", "pvc-0865", "Bound"),
+            Some(volume(Some(("a", Some("u"))), "Retain", "Bound")),
+        ),
+        (
+            claim("b", "pvc-0865", "Bound"),
+            Some(volume(Some(("b", Some("u"))), "Delete", "Bound")),
+        ),
+    ];
+    let p = plan::retain("fate-9999", &claims).unwrap();
+    assert_eq!(p.steps.len(), 1);
+    assert!(!p.destructive());
+    assert_eq!(p.done.len(), 1);
+    assert!(plan::retain("fate-9999", &[(claim("c", "", "Pending"), None)]).is_err());
+}
