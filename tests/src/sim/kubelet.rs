@@ -50,6 +50,8 @@ pub struct Kubelet {
     pods: Mutex<HashMap<String, PodRun>>,
     /// When terminating pods were asked to stop, and when crashed containers may restart.
     timers: Mutex<HashMap<String, std::time::Instant>>,
+    /// Set at shutdown: nothing starts any more, so a sync racing with shutdown leaks nothing.
+    stopped: std::sync::atomic::AtomicBool,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -71,6 +73,7 @@ impl Kubelet {
             root,
             pods: Mutex::new(HashMap::new()),
             timers: Mutex::new(HashMap::new()),
+            stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -118,6 +121,9 @@ impl Kubelet {
         mounts: &[(PathBuf, String, bool)],
         tmpfs: &[&str],
     ) -> anyhow::Result<()> {
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the node is shutting down");
+        }
         std::fs::create_dir_all(dir.join("logs"))?;
         let mut script = String::from("ip link set lo up 2>/dev/null\n");
         for t in tmpfs {
@@ -199,6 +205,10 @@ impl Kubelet {
                 dir,
             },
         );
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            self.stop_pod(uid);
+            anyhow::bail!("the node is shutting down");
+        }
         Ok(())
     }
 
@@ -212,6 +222,9 @@ impl Kubelet {
         workdir: String,
     ) -> anyhow::Result<()> {
         let mut pods = self.lock();
+        if self.stopped.load(std::sync::atomic::Ordering::SeqCst) {
+            anyhow::bail!("the node is shutting down");
+        }
         let pod = pods
             .get_mut(uid)
             .ok_or_else(|| anyhow::anyhow!("no sandbox"))?;
@@ -424,8 +437,10 @@ impl Kubelet {
         self.lock().keys().cloned().collect()
     }
 
-    /// Kills everything (shutdown).
+    /// Kills everything and refuses to start anything again (shutdown).
     pub fn kill_all(&self) {
+        self.stopped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         for uid in self.pod_uids() {
             self.stop_pod(&uid);
         }

@@ -71,6 +71,16 @@ pub struct SimCluster {
 /// The name of the node every pod runs on.
 pub const NODE: &str = "sim-node";
 
+/// The volume binder's resync period: `SIM_BINDER_RESYNC_MS`, else 1 s (a real
+/// controller-manager uses 15 s; set 15000 to rehearse with real timing).
+fn binder_resync() -> Duration {
+    let ms = std::env::var("SIM_BINDER_RESYNC_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    Duration::from_millis(ms)
+}
+
 fn seed(store: &Store) -> anyhow::Result<()> {
     let ns = resources::builtin("", "namespaces").context("namespaces")?;
     for name in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -112,7 +122,7 @@ impl SimCluster {
             faults: Faults::default(),
             kubelet: kubelet::Kubelet::new(data_dir.join("pods")),
             data_dir,
-            binder_resync: Duration::from_millis(1000),
+            binder_resync: binder_resync(),
         });
         seed(&shared.store)?;
         for path in &opts.scenarios {
