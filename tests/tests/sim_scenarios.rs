@@ -292,7 +292,7 @@ fn rok_operator_and_cluster_version() {
             "jsonpath={.status.version}",
         ])
         .ok();
-    assert_eq!(version, "release-2.0-l0-release-2.0");
+    assert_eq!(version, "v1.5.3");
     for (ns, name) in [
         ("rok-system", "rok-operator"),
         ("rok", "rok-csi-controller"),
