@@ -203,6 +203,19 @@ impl Cluster {
         result
     }
 
+    /// Deletes a volume object; one already gone is fine.
+    pub async fn delete_volume(&self, name: &str) -> anyhow::Result<()> {
+        let api = self.volumes();
+        retry(&format!("cannot delete pv/{name}"), || async {
+            match api.delete(name, &DeleteParams::default()).await {
+                Err(e) if not_found(&e) => Ok(()),
+                Err(e) => Err(e),
+                Ok(_) => Ok(()),
+            }
+        })
+        .await
+    }
+
     /// Creates a claim; one that already exists with the same volume is fine.
     pub async fn create_claim(&self, claim: &PersistentVolumeClaim) -> anyhow::Result<()> {
         let api = self.claims();

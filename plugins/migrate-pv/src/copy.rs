@@ -788,7 +788,27 @@ async fn copy_in_pod(
         &mut |_| {},
     )
     .await?;
-    let (used, avail) = tree::parse_space(&std::fs::read_to_string(space.path())?)?;
+    let (used, free) = tree::parse_space(&std::fs::read_to_string(space.path())?)?;
+    // A volume backed by a shared filesystem (hostPath, local-path, NFS exports) shows the
+    // whole filesystem's free space; the claim's capacity is the limit the user asked for.
+    let capacity = cluster
+        .claim(&c.dest)
+        .await?
+        .and_then(|d| {
+            let from_status = d
+                .status
+                .and_then(|s| s.capacity)
+                .and_then(|cap| cap.get("storage").cloned());
+            from_status.or_else(|| {
+                d.spec
+                    .and_then(|s| s.resources)
+                    .and_then(|r| r.requests)
+                    .and_then(|r| r.get("storage").cloned())
+            })
+        })
+        .and_then(|q| crate::statefulset::bytes(&q))
+        .map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX));
+    let avail = free.min(capacity);
     if used > avail {
         anyhow::bail!(
             "pvc/{} is too small: /source uses {} but /dest has {} free; nothing was copied",

@@ -78,6 +78,15 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
                 .patch_volume(volume, json!({"metadata": {"annotations": annotations}, "spec": {"persistentVolumeReclaimPolicy": to}}))
                 .await?;
         }
+        Action::DeleteVolume { volume } => {
+            cluster.delete_volume(volume).await?;
+            wait(
+                timeouts.bind,
+                &format!("pv/{volume} to be deleted"),
+                || async { Ok(cluster.volume(volume).await?.is_none()) },
+            )
+            .await?;
+        }
         Action::DeleteClaim { claim, .. } => {
             cluster.delete_claim(claim).await?;
             // The pvc-protection finalizer holds the claim until no pod uses it.

@@ -106,6 +106,11 @@ pub enum Command {
     },
     /// Show what was done in the namespace and what remains.
     Status,
+    /// Delete a claim and its volume once a verified copy of it is recorded.
+    Cleanup {
+        /// The claim that was copied.
+        claim: String,
+    },
     /// Copy the data of one claim into another through a migration pod, and verify it.
     Copy(copy::CopyArgs),
 }
@@ -382,6 +387,33 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 format => output::print(&output::to_document(&status, format)?)?,
             }
             Ok(exit::OK)
+        }
+        Command::Cleanup { claim } => {
+            check_names("claim", &[claim])?;
+            let cluster = connect(&args).await?;
+            let entries = journal::read(&cluster).await?;
+            let verified = entries.values().find_map(|e| match e {
+                journal::Entry::Copy {
+                    source,
+                    dest,
+                    state,
+                    ..
+                } if source == claim && state == "verified" => Some(dest.clone()),
+                _ => None,
+            });
+            let existing = cluster.claim(claim).await?;
+            let volume = match &existing {
+                Some(c) => cluster.volume_of(c).await?,
+                None => None,
+            };
+            let plan = plan::cleanup(
+                &cluster.namespace,
+                claim,
+                existing.as_ref(),
+                volume.as_ref(),
+                verified.as_deref(),
+            )?;
+            carry_out(&args, &cluster, &plan, async || Ok(())).await
         }
         Command::Copy(copy_args) => {
             copy_args.validate()?;

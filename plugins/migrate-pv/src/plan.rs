@@ -36,13 +36,17 @@ pub enum Action {
     },
     /// Wait until the claim is Bound to the volume.
     WaitBound { claim: String, volume: String },
+    /// Delete a volume object whose data was copied elsewhere and verified.
+    DeleteVolume { volume: String },
 }
 
 impl Action {
     /// True for steps that cannot be taken back by simply running the command again.
     pub fn destructive(&self) -> bool {
-        matches!(self, Action::DeleteClaim { .. })
-            || matches!(self, Action::SetPolicy { to, .. } if to == "Delete")
+        matches!(
+            self,
+            Action::DeleteClaim { .. } | Action::DeleteVolume { .. }
+        ) || matches!(self, Action::SetPolicy { to, .. } if to == "Delete")
     }
 
     /// One line for the plan table.
@@ -81,6 +85,9 @@ impl Action {
             ),
             Action::WaitBound { claim, volume } => {
                 format!("wait until pvc/{claim} is Bound to pv/{volume}")
+            }
+            Action::DeleteVolume { volume } => {
+                format!("delete pv/{volume}")
             }
         }
     }
@@ -460,4 +467,40 @@ pub fn restore_policy(namespace: &str, volumes: &[PersistentVolume]) -> Plan {
         });
     }
     plan
+}
+
+/// Plans removing a claim and its volume once their data lives on elsewhere: only when the
+/// journal holds a verified copy of exactly this claim.
+pub fn cleanup(
+    namespace: &str,
+    claim: &str,
+    existing: Option<&PersistentVolumeClaim>,
+    volume: Option<&PersistentVolume>,
+    verified_copy_to: Option<&str>,
+) -> Result<Plan, PlanError> {
+    let Some(dest) = verified_copy_to else {
+        return Err(PlanError::Refused(format!(
+            "no verified copy of pvc/{claim} is recorded in namespace {namespace}: copy it first (kubectl upgrade-migrate-pv copy {claim} DEST -n {namespace}); cleanup deletes data only once it lives on elsewhere"
+        )));
+    };
+    let mut plan = Plan {
+        command: format!("cleanup {claim}"),
+        namespace: namespace.into(),
+        ..Plan::default()
+    };
+    plan.done
+        .push(format!("pvc/{claim} was copied to pvc/{dest} and verified"));
+    let volume_name = volume.and_then(|v| v.metadata.name.clone());
+    match existing {
+        Some(_) => plan.steps.push(Action::DeleteClaim {
+            claim: claim.into(),
+            volume: volume_name.clone().unwrap_or_default(),
+        }),
+        None => plan.done.push(format!("pvc/{claim} is deleted")),
+    }
+    match volume_name {
+        Some(v) => plan.steps.push(Action::DeleteVolume { volume: v }),
+        None => plan.done.push("its volume is deleted".into()),
+    }
+    Ok(plan)
 }

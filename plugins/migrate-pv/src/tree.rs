@@ -506,8 +506,8 @@ fn parse_checksum(record: &[u8]) -> Result<(Vec<u8>, String), String> {
         .get(..64)
         .filter(|d| d.iter().all(u8::is_ascii_hexdigit))
         .ok_or("no sha256 digest")?;
-    let path = match record.get(64..67) {
-        Some(b"  ." | b" *.") => &record[66..],
+    let path = match (record.get(64..66), record.get(66..)) {
+        (Some(b"  " | b" *"), Some(path)) => path,
         _ => return Err("no separator after the digest".into()),
     };
     let path = path

@@ -52,6 +52,7 @@ fn kinds(p: &plan::Plan) -> Vec<&'static str> {
             Action::PreBind { .. } => "prebind",
             Action::CreateClaim { .. } => "create",
             Action::WaitBound { .. } => "wait",
+            Action::DeleteVolume { .. } => "delete-volume",
         })
         .collect()
 }
@@ -252,4 +253,36 @@ fn retain_skips_volumes_already_retained() {
     assert!(!p.destructive());
     assert_eq!(p.done.len(), 1);
     assert!(plan::retain("fate-9999", &[(claim("c", "", "Pending"), None)]).is_err());
+}
+
+#[test]
+fn cleanup_deletes_only_what_a_verified_copy_replaced() {
+    let c = claim("minio-data-minio-0", "pvc-0865", "Bound");
+    let v = volume(Some(("minio-data-minio-0", Some("u"))), "Retain", "Bound");
+    let err = plan::cleanup("kubeflow", "minio-data-minio-0", Some(&c), Some(&v), None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no verified copy of pvc/minio-data-minio-0"),
+        "{err}"
+    );
+    let p = plan::cleanup(
+        "kubeflow",
+        "minio-data-minio-0",
+        Some(&c),
+        Some(&v),
+        Some("minio-new"),
+    )
+    .unwrap();
+    assert_eq!(kinds(&p), ["delete", "delete-volume"]);
+    assert!(p.steps.iter().all(Action::destructive));
+    let p = plan::cleanup(
+        "kubeflow",
+        "minio-data-minio-0",
+        None,
+        None,
+        Some("minio-new"),
+    )
+    .unwrap();
+    assert!(p.steps.is_empty(), "a finished cleanup has nothing left");
 }
