@@ -399,3 +399,69 @@ spec: {accessModes: [ReadWriteOnce], storageClassName: local, volumeName: local-
         "nothing was created"
     );
 }
+
+/// A copy killed while its owners are scaled down: running it again copies, verifies and
+/// brings the owners back to the replicas they had before the first run.
+#[test]
+fn a_killed_quiesced_copy_run_again_restores_the_owners() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    sh(
+        &c,
+        NS,
+        "minio-0",
+        "head -c 30000000 /dev/urandom > /data/blob.bin && mkdir -p /data/d && echo a > /data/d/a",
+    );
+    // Slow the exec streams' pod reads so the kill lands after the scale-down.
+    c.guard
+        .faults()
+        .delay_next("pods", 30, Duration::from_millis(100));
+    let mut child = Command::new(binary())
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args([
+            "copy",
+            "minio-data-minio-0",
+            "minio-copy",
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("plugin starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}") != "0" {
+        assert!(Instant::now() < deadline, "the owner was never scaled down");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "0",
+        "killed while quiesced"
+    );
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            "minio-data-minio-0",
+            "minio-copy",
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("verified:"), "{}", text(&o));
+    assert_eq!(
+        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "1",
+        "the owner is back"
+    );
+}

@@ -537,11 +537,19 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         .storage_class
         .clone()
         .or_else(|| source_spec.storage_class_name.clone());
-    let owners = if c.quiesce {
+    let mut owners = if c.quiesce {
         owners_of(cluster, &users).await?
     } else {
         BTreeMap::new()
     };
+    // An interrupted run may have scaled owners to zero already: this run restores them too,
+    // to the replicas recorded before the first run touched them.
+    if let Some(journal::Entry::Copy { quiesced, state, .. }) =
+        journal::read(cluster).await?.remove(&journal::copy_key(&c.dest))
+        && state == "started"
+    {
+        owners.extend(quiesced);
+    }
     let pod = pod_name(&c.dest);
 
     // The plan.
