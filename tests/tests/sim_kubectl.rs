@@ -379,3 +379,46 @@ fn drain_evicts_pods_from_the_node() {
     c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
         .ok();
 }
+
+#[test]
+fn create_deployment_and_job_from_kubectl_generators() {
+    let c = cluster();
+    c.kubectl(&[
+        "create",
+        "deployment",
+        "nginx",
+        "--image=nginx:1.25",
+        "--replicas=2",
+        "--port=80",
+    ])
+    .ok();
+    c.kubectl(&["rollout", "status", "deployment/nginx", "--timeout=30s"])
+        .ok();
+    let d = c.get_json(&["deployment", "nginx"]);
+    assert_eq!(d["spec"]["selector"]["matchLabels"]["app"], "nginx");
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+    assert!(d["spec"]["template"]["metadata"].get("name").is_none());
+    c.kubectl(&[
+        "create",
+        "job",
+        "once",
+        "--image=busybox",
+        "--",
+        "sh",
+        "-c",
+        "echo finished",
+    ])
+    .ok();
+    c.kubectl(&[
+        "wait",
+        "--for=condition=complete",
+        "job/once",
+        "--timeout=30s",
+    ])
+    .ok();
+    assert_eq!(c.kubectl(&["logs", "job/once"]).ok(), "finished\n");
+}

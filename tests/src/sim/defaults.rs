@@ -87,6 +87,9 @@ pub fn on_create(ri: &ResourceInfo, obj: &mut Value) {
         "Deployment" => {
             let spec = &mut obj["spec"];
             set_default(spec, "replicas", json!(1));
+            if spec["strategy"]["type"].as_str().is_none_or(str::is_empty) {
+                spec["strategy"] = Value::Null;
+            }
             set_default(
                 spec,
                 "strategy",
@@ -104,6 +107,12 @@ pub fn on_create(ri: &ResourceInfo, obj: &mut Value) {
             let spec = &mut obj["spec"];
             set_default(spec, "replicas", json!(1));
             set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+            if spec["updateStrategy"]["type"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                spec["updateStrategy"] = Value::Null;
+            }
             set_default(
                 spec,
                 "updateStrategy",

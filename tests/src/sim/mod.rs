@@ -15,6 +15,7 @@ mod mysql;
 mod patch;
 mod pods;
 mod proto;
+mod proto_workloads;
 pub mod resources;
 pub mod scenario;
 pub mod selectors;

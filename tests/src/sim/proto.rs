@@ -12,7 +12,8 @@ use super::errors::ApiError;
 /// The envelope's magic prefix.
 pub const MAGIC: &[u8] = b"k8s\0";
 
-enum Field<'a> {
+/// One decoded wire field.
+pub(crate) enum Field<'a> {
     Varint(u64),
     Bytes(&'a [u8]),
 }
@@ -30,7 +31,8 @@ fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     None
 }
 
-fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
+/// The fields of a message, in order.
+pub(crate) fn fields(buf: &[u8]) -> Option<Vec<(u64, Field<'_>)>> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < buf.len() {
@@ -78,13 +80,15 @@ fn entry(b: &[u8], bytes_value: bool) -> (String, Value) {
     (k, v)
 }
 
-fn object_meta(b: &[u8]) -> Value {
+/// `ObjectMeta` as JSON.
+pub(crate) fn object_meta(b: &[u8]) -> Value {
     let mut m = Map::new();
     let mut labels = Map::new();
     let mut annotations = Map::new();
     let mut finalizers = Vec::new();
     for (n, f) in fields(b).unwrap_or_default() {
         match (n, f) {
+            (_, Field::Bytes([])) => {}
             (1, Field::Bytes(x)) => _ = m.insert("name".into(), text(x)),
             (2, Field::Bytes(x)) => _ = m.insert("generateName".into(), text(x)),
             (3, Field::Bytes(x)) => _ = m.insert("namespace".into(), text(x)),
@@ -214,6 +218,13 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             }
         }
         "DeleteOptions" => return Ok(delete_options(bytes_of(&env, 2).unwrap_or_default())),
+        "Deployment" | "Job" => {
+            if let Some(spec) =
+                bytes_of(&raw, 2).and_then(|b| super::proto_workloads::spec_of(&kind, b))
+            {
+                obj["spec"] = spec;
+            }
+        }
         other => {
             return Err(bad(&format!(
                 "protobuf bodies of kind {other} are not supported; send JSON"
