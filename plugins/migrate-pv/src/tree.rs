@@ -38,6 +38,9 @@
 //! a directory named `lost+found` at the root, which belongs to the file system (ext4 creates it
 //! on a fresh destination even when the source has none) and is left out of both listings.
 //!
+//! Paths longer than PATH_MAX (4096 bytes) make the listing and hashing commands fail loudly
+//! (they stat paths by name); tar copies them.
+//!
 //! The root itself is not listed: both roots are mount points. Its mode, owner and mtime are
 //! still copied, by the `.` member of the archive, and the integration tests check that.
 
@@ -238,7 +241,9 @@ pub enum TreeError {
     #[error("cannot read the listing")]
     Io(#[from] io::Error),
     /// A record does not have the expected fields (`record` counts from 1).
-    #[error("record {record} of the listing is malformed: {reason}")]
+    #[error(
+        "record {record} of the listing is malformed: {reason} (the pod image needs GNU find and coreutils)"
+    )]
     Malformed { record: u64, reason: String },
     /// The output ended inside a record: the command was cut short; run it again.
     #[error("the listing ends inside record {record}: it was cut short, run it again")]
