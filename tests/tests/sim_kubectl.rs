@@ -422,3 +422,16 @@ fn create_deployment_and_job_from_kubectl_generators() {
     .ok();
     assert_eq!(c.kubectl(&["logs", "job/once"]).ok(), "finished\n");
 }
+
+#[test]
+fn create_from_a_list_document() {
+    let c = cluster();
+    let list = r#"{"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}]}"#;
+    c.kubectl_stdin(&["create", "-f", "-"], Some(list)).ok();
+    assert_eq!(
+        c.kubectl(&["get", "configmaps", "-o", "name"]).ok(),
+        "configmap/a\nconfigmap/b\n"
+    );
+}

@@ -208,6 +208,13 @@ fn discovery_response(shared: &Shared, path: &str, accept: &str) -> Option<Respo
             200,
             &discovery::openapi_gv(&all, &p["/openapi/v3/".len()..])?,
         ),
+        // An empty OpenAPI v2 document (an empty protobuf message is a valid one): kubectl
+        // validates `kind: List` files on the client and skips kinds without a schema.
+        "/openapi/v2" => respond(
+            200,
+            "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            Bytes::new(),
+        ),
         p if p.starts_with("/openapi") => error_response(&ApiError::no_route()),
         _ => return None,
     })

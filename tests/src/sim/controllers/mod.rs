@@ -38,12 +38,16 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
     let main = tokio::spawn(async move {
         loop {
             let s = fast.clone();
+            let started = std::time::Instant::now();
             if tokio::task::spawn_blocking(move || sync_all(&s))
                 .await
                 .is_err()
             {
                 return;
             }
+            // Passes scan every object: on a big cluster, rest twice as long as a pass took so
+            // bulk writes (thousands of pods) do not keep both cores busy.
+            tokio::time::sleep(started.elapsed() * 2).await;
             tokio::select! {
                 _ = fast.store.changed.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
