@@ -277,3 +277,50 @@ async fn deleted_namespace_takes_its_content_with_it() {
     .await;
     assert!(cms.get_opt("c").await.expect("get").is_none());
 }
+
+#[tokio::test]
+async fn exec_speaks_the_v4_channel_protocol() {
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let (client, cluster, _d) = env().await;
+    running_pod(&client, "p", "Always").await;
+    let url = format!(
+        "{}/api/v1/namespaces/default/pods/p/exec?command=sh&command=-c&command=echo%20out%3B%20exit%202&stdout=true&stderr=true",
+        cluster.url().replace("http://", "ws://")
+    );
+    let mut req = url.into_client_request().expect("request");
+    req.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "v4.channel.k8s.io".parse().expect("header"),
+    );
+    let (mut ws, resp) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        resp.headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        Some("v4.channel.k8s.io")
+    );
+    let mut stdout = Vec::new();
+    let mut status = None;
+    while let Some(Ok(msg)) = ws.next().await {
+        if let Message::Binary(b) = msg {
+            match b.first() {
+                Some(1) => stdout.extend_from_slice(&b[1..]),
+                Some(3) => {
+                    status = Some(
+                        serde_json::from_slice::<serde_json::Value>(&b[1..]).expect("status json"),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(stdout, b"out\n");
+    let status = status.expect("status on channel 3");
+    assert_eq!(status["reason"], "NonZeroExitCode");
+    assert_eq!(
+        status["details"]["causes"][0],
+        json!({"reason": "ExitCode", "message": "2"})
+    );
+}
