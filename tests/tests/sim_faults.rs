@@ -324,3 +324,43 @@ async fn exec_speaks_the_v4_channel_protocol() {
         json!({"reason": "ExitCode", "message": "2"})
     );
 }
+
+#[tokio::test]
+async fn exec_readiness_probe_decides_readiness() {
+    let (client, _c, _d) = env().await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    pods.create(&PostParams::default(), &from(json!({"metadata": {"name": "p"}, "spec": {
+        "containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"], "volumeMounts": [{"name": "w", "mountPath": "/work"}],
+            "readinessProbe": {"exec": {"command": ["test", "-f", "/work/ready"]}, "periodSeconds": 1}}],
+        "volumes": [{"name": "w", "emptyDir": {}}]}}))).await.expect("pod");
+    let ready = |p: &Pod| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    };
+    eventually("pod running", || async {
+        pods.get("p")
+            .await
+            .expect("get")
+            .status
+            .and_then(|s| s.phase)
+            .as_deref()
+            == Some("Running")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !ready(&pods.get("p").await.expect("get")),
+        "ready before the probe passes"
+    );
+    let mut proc = pods
+        .exec("p", ["touch", "/work/ready"], &AttachParams::default())
+        .await
+        .expect("exec");
+    proc.take_status().expect("status").await;
+    eventually("readiness", || async {
+        ready(&pods.get("p").await.expect("get"))
+    })
+    .await;
+}

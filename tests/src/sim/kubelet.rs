@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -50,6 +51,8 @@ pub struct Kubelet {
     pods: Mutex<HashMap<String, PodRun>>,
     /// When terminating pods were asked to stop, and when crashed containers may restart.
     timers: Mutex<HashMap<String, std::time::Instant>>,
+    /// Last readiness probe result and when the next probe is due, per `<uid>/<container>`.
+    probes: Mutex<HashMap<String, (std::time::Instant, bool)>>,
     /// Set at shutdown: nothing starts any more, so a sync racing with shutdown leaks nothing.
     stopped: std::sync::atomic::AtomicBool,
 }
@@ -73,6 +76,7 @@ impl Kubelet {
             root,
             pods: Mutex::new(HashMap::new()),
             timers: Mutex::new(HashMap::new()),
+            probes: Mutex::new(HashMap::new()),
             stopped: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -377,6 +381,63 @@ impl Kubelet {
             .map(|c| c.env.clone())
             .unwrap_or_default();
         Some((p.ns_pid, env))
+    }
+
+    /// Runs an exec probe in a container when it is due (every `period`, killed after
+    /// `timeout`) and returns the last result; a probe passes when the command exits 0.
+    pub fn exec_probe(
+        &self,
+        uid: &str,
+        container: &str,
+        argv: &[String],
+        period: Duration,
+        timeout: Duration,
+    ) -> bool {
+        let key = format!("{uid}/{container}");
+        let now = std::time::Instant::now();
+        if let Some((due, last)) = self
+            .probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .copied()
+            && now < due
+        {
+            return last;
+        }
+        let Some((pid, env)) = self.exec_target(uid, container) else {
+            return false;
+        };
+        let spawned = std::process::Command::new("nsenter")
+            .args(["-t", &pid.to_string(), "-m", "-n", "--"])
+            .args(argv)
+            .env_clear()
+            .envs(env)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        let ok = match spawned {
+            Err(_) => false,
+            Ok(mut child) => loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break status.success(),
+                    Ok(None) if now.elapsed() < timeout => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        break false;
+                    }
+                }
+            },
+        };
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (now + period, ok));
+        ok
     }
 
     /// Pid of a running container.

@@ -89,11 +89,28 @@ fn start_pod(shared: &Shared, pod: &Value) -> bool {
 }
 
 fn container_ready(shared: &Shared, uid: &str, c: &Value) -> bool {
+    let probe = &c["readinessProbe"];
+    if let Some(cmd) = probe["exec"]["command"].as_array() {
+        let argv: Vec<String> = cmd
+            .iter()
+            .filter_map(|a| a.as_str().map(String::from))
+            .collect();
+        let secs = |k: &str, d: u64| Duration::from_secs(probe[k].as_u64().unwrap_or(d));
+        let name = c["name"].as_str().unwrap_or_default();
+        return shared.kubelet.exec_probe(
+            uid,
+            name,
+            &argv,
+            secs("periodSeconds", 10),
+            secs("timeoutSeconds", 1),
+        );
+    }
     let image = c["image"].as_str().unwrap_or_default();
     if c["command"].is_null() && mysql::is_mysql_image(image) && mysql::available() {
         return shared.kubelet.exists_in_pod(uid, "/run/mysqld/mysqld.sock")
             && shared.kubelet.exists_in_pod(uid, "/run/mysqld/mysqld.pid");
     }
+    // tcpSocket and httpGet probes pass while the process runs (no per-pod network access).
     true
 }
 
