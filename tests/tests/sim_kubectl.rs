@@ -435,3 +435,31 @@ fn create_from_a_list_document() {
         "configmap/a\nconfigmap/b\n"
     );
 }
+
+#[test]
+fn orphaned_statefulset_pods_are_adopted_by_a_new_statefulset() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
+        .ok();
+    let pod_uid = c
+        .kubectl(&["get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}"])
+        .ok();
+    c.kubectl(&["delete", "sts", "db", "--cascade=orphan"]).ok();
+    c.wait_for(&["pod", "db-0"], "{.metadata.ownerReferences}", "", WAIT);
+    c.apply(STATEFULSET);
+    let sts_uid = c
+        .kubectl(&["get", "sts", "db", "-o", "jsonpath={.metadata.uid}"])
+        .ok();
+    c.wait_for(
+        &["pod", "db-0"],
+        "{.metadata.ownerReferences[0].uid}",
+        &sts_uid,
+        WAIT,
+    );
+    assert_eq!(
+        c.kubectl(&["get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}"])
+            .ok(),
+        pod_uid
+    );
+}

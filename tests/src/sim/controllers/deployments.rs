@@ -40,6 +40,9 @@ fn sync_deployment(shared: &Shared, d: &Value, all_rs: &[Value]) {
     let (ns, name, uid) = (meta::namespace(d), meta::name(d), meta::uid(d));
     let desired = d["spec"]["replicas"].as_i64().unwrap_or(1);
     let hash = template_hash(&d["spec"]["template"]);
+    if super::adopt(shared, d, all_rs, &rs_ri) {
+        return;
+    }
     let owned: Vec<&Value> = all_rs
         .iter()
         .filter(|r| {
@@ -240,6 +243,9 @@ fn sync_replicaset(shared: &Shared, rs: &Value, pods: &[Value]) {
     let rs_ri = builtin("apps", "replicasets").expect("built in");
     let pods_ri = builtin("", "pods").expect("built in");
     let (ns, uid) = (meta::namespace(rs), meta::uid(rs));
+    if super::adopt(shared, rs, pods, &pods_ri) {
+        return;
+    }
     let mine: Vec<&Value> = pods
         .iter()
         .filter(|p| {

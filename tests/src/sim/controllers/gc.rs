@@ -70,6 +70,11 @@ pub fn sync(shared: &Shared) {
                         .modify(dri, meta::namespace(d), meta::name(d), Part::Main, |x| {
                             if let Some(a) = x["metadata"]["ownerReferences"].as_array_mut() {
                                 a.retain(|r| r["uid"].as_str() != Some(owner.as_str()));
+                                if a.is_empty() {
+                                    x["metadata"]
+                                        .as_object_mut()
+                                        .map(|m| m.remove("ownerReferences"));
+                                }
                             }
                             true
                         });

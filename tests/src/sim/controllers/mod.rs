@@ -98,6 +98,52 @@ pub fn template_hash(template: &Value) -> String {
         .collect()
 }
 
+/// Adopts orphans that the owner's selector matches by giving them a controller reference
+/// (controller_ref_manager.go `ClaimPods`); returns whether any was adopted.
+pub fn adopt(
+    shared: &Shared,
+    owner: &Value,
+    candidates: &[Value],
+    ri: &crate::sim::resources::ResourceInfo,
+) -> bool {
+    let Some(selector) =
+        crate::sim::selectors::LabelSelector::from_object(&owner["spec"]["selector"])
+    else {
+        return false;
+    };
+    if selector.is_empty() || crate::sim::meta::deleting(owner) {
+        return false;
+    }
+    let ns = crate::sim::meta::namespace(owner);
+    let mut adopted = false;
+    for c in candidates {
+        if crate::sim::meta::namespace(c) != ns
+            || crate::sim::meta::controller_ref(c).is_some()
+            || crate::sim::meta::deleting(c)
+            || !selector.matches(&c["metadata"]["labels"])
+        {
+            continue;
+        }
+        let reference = crate::sim::meta::controller_ref_to(owner);
+        let done = shared.store.modify(
+            ri,
+            ns,
+            crate::sim::meta::name(c),
+            crate::sim::store::Part::Main,
+            |o| {
+                let refs = &mut o["metadata"]["ownerReferences"];
+                if !refs.is_array() {
+                    *refs = serde_json::json!([]);
+                }
+                refs.as_array_mut().map(|a| a.push(reference));
+                true
+            },
+        );
+        adopted |= done.is_ok();
+    }
+    adopted
+}
+
 /// Whether a pod is Running with every container ready.
 pub fn pod_ready(pod: &Value) -> bool {
     pod["status"]["conditions"].as_array().is_some_and(|cs| {

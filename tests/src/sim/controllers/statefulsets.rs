@@ -98,6 +98,14 @@ fn sync_one(shared: &Shared, set: &Value, pods: &[Value]) {
             .strip_prefix(&format!("{name}-"))
             .and_then(|o| o.parse::<i64>().ok())
     };
+    let orphans: Vec<Value> = pods
+        .iter()
+        .filter(|p| ordinal_of(p).is_some())
+        .cloned()
+        .collect();
+    if super::adopt(shared, set, &orphans, &pods_ri) {
+        return;
+    }
     let mine: Vec<&Value> = pods
         .iter()
         .filter(|p| {
