@@ -135,7 +135,9 @@ pub fn adopt(
                 if !refs.is_array() {
                     *refs = serde_json::json!([]);
                 }
-                refs.as_array_mut().map(|a| a.push(reference));
+                if let Some(a) = refs.as_array_mut() {
+                    a.push(reference);
+                }
                 true
             },
         );
