@@ -463,3 +463,30 @@ fn orphaned_statefulset_pods_are_adopted_by_a_new_statefulset() {
         pod_uid
     );
 }
+
+#[test]
+fn controllers_record_events() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
+        .ok();
+    let reasons = c
+        .kubectl(&[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=db-0",
+            "-o",
+            "jsonpath={.items[*].reason}",
+        ])
+        .ok();
+    assert!(
+        reasons.contains("Scheduled") && reasons.contains("Started"),
+        "{reasons}"
+    );
+    let described = c.kubectl(&["describe", "pod", "db-0"]).ok();
+    assert!(
+        described.contains("Successfully assigned default/db-0 to sim-node"),
+        "{described}"
+    );
+}

@@ -200,6 +200,22 @@ pub fn strip_times(s: &Value) -> Value {
 }
 
 fn scale(shared: &Shared, rs: &Value, n: i64) {
+    if let Some(d) = meta::controller_ref(rs) {
+        let from = rs["spec"]["replicas"].as_i64().unwrap_or(0);
+        let verb = if n > from { "up" } else { "down" };
+        let deploy = serde_json::json!({"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"name": d["name"], "namespace": meta::namespace(rs), "uid": d["uid"]}});
+        super::events::record(
+            shared,
+            &deploy,
+            false,
+            "ScalingReplicaSet",
+            &format!(
+                "Scaled {verb} replica set {} from {from} to {n}",
+                meta::name(rs)
+            ),
+            "deployment-controller",
+        );
+    }
     let rs_ri = builtin("apps", "replicasets").expect("built in");
     let _ = shared.store.modify(
         &rs_ri,
@@ -263,13 +279,22 @@ fn sync_replicaset(shared: &Shared, rs: &Value, pods: &[Value]) {
     let have = live.len() as i64;
     if have < desired {
         for _ in have..desired {
-            create_pod(
+            if let Some(p) = create_pod(
                 shared,
                 rs,
                 &rs["spec"]["template"],
                 None,
                 &format!("{}-", meta::name(rs)),
-            );
+            ) {
+                super::events::record(
+                    shared,
+                    rs,
+                    false,
+                    "SuccessfulCreate",
+                    &format!("Created pod: {}", meta::name(&p)),
+                    "replicaset-controller",
+                );
+            }
         }
     } else if have > desired {
         let mut victims = live.clone();

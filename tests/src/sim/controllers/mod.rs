@@ -3,6 +3,7 @@
 //! tick; the volume binder runs on its own resync period like the real one.
 
 mod deployments;
+pub mod events;
 mod gc;
 mod jobs;
 mod node;

@@ -77,13 +77,32 @@ fn start_pod(shared: &Shared, pod: &Value) -> bool {
     for (c, env) in containers.iter().zip(envs) {
         let argv = argv_of(c, &env);
         let wd = c["workingDir"].as_str().unwrap_or("/").to_string();
-        let _ = shared.kubelet.start_container(
+        let started = shared.kubelet.start_container(
             uid,
             c["name"].as_str().unwrap_or_default(),
             argv,
             env,
             wd,
         );
+        let cname = c["name"].as_str().unwrap_or_default();
+        match started {
+            Ok(()) => super::events::record(
+                shared,
+                pod,
+                false,
+                "Started",
+                &format!("Started container {cname}"),
+                "kubelet",
+            ),
+            Err(e) => super::events::record(
+                shared,
+                pod,
+                true,
+                "Failed",
+                &format!("Error: {e:#}"),
+                "kubelet",
+            ),
+        }
     }
     true
 }
@@ -133,6 +152,21 @@ pub fn sync(shared: &Shared) {
                 .unwrap_or(0);
             let asked = shared.kubelet.timer(&uid).unwrap_or_else(|| {
                 shared.kubelet.terminate(&uid);
+                for c in pod["spec"]["containers"]
+                    .as_array()
+                    .map(|a| a.as_slice())
+                    .unwrap_or_default()
+                {
+                    let cname = c["name"].as_str().unwrap_or_default();
+                    super::events::record(
+                        shared,
+                        pod,
+                        false,
+                        "Killing",
+                        &format!("Stopping container {cname}"),
+                        "kubelet",
+                    );
+                }
                 let now = Instant::now();
                 shared.kubelet.set_timer(&uid, Some(now));
                 now

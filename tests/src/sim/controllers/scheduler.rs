@@ -28,6 +28,7 @@ fn node_matches(pod: &Value, node: &Value) -> bool {
 fn set_condition(shared: &Shared, pod: &Value, status: &str, reason: &str, message: &str) {
     let pods = builtin("", "pods").expect("built in");
     let cond = json!({"type": "PodScheduled", "status": status, "reason": reason, "message": message, "lastProbeTime": null, "lastTransitionTime": meta::now()});
+    let mut changed = false;
     let _ = shared.store.modify(
         &pods,
         meta::namespace(pod),
@@ -48,9 +49,32 @@ fn set_condition(shared: &Shared, pod: &Value, status: &str, reason: &str, messa
             cs.retain(|c| c["type"] != "PodScheduled");
             cs.push(cond);
             p["status"]["conditions"] = json!(cs);
+            changed = true;
             true
         },
     );
+    if changed {
+        let (reason, message) = if status == "True" {
+            (
+                "Scheduled".to_string(),
+                format!(
+                    "Successfully assigned {}/{} to {NODE}",
+                    meta::namespace(pod),
+                    meta::name(pod)
+                ),
+            )
+        } else {
+            ("FailedScheduling".to_string(), message.to_string())
+        };
+        super::events::record(
+            shared,
+            pod,
+            status != "True",
+            &reason,
+            &message,
+            "default-scheduler",
+        );
+    }
 }
 
 /// One pass over unscheduled pods.

@@ -131,13 +131,24 @@ fn sync_one(shared: &Shared, set: &Value, pods: &[Value]) {
             }
             None => {
                 ensure_claims(shared, set, i);
-                create_pod(
+                if create_pod(
                     shared,
                     set,
                     &pod_for(set, i, &revision),
                     Some(format!("{name}-{i}")),
                     "",
-                );
+                )
+                .is_some()
+                {
+                    super::events::record(
+                        shared,
+                        set,
+                        false,
+                        "SuccessfulCreate",
+                        &format!("create Pod {name}-{i} in StatefulSet {name} successful"),
+                        "statefulset-controller",
+                    );
+                }
                 if ordered {
                     break;
                 }

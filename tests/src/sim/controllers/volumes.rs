@@ -252,6 +252,15 @@ fn provision(shared: &Shared, k: &Kinds, class: &Value, claim: &Value) {
         }
     });
     if let Ok(created) = shared.store.create(&k.pv, "", pv, false) {
+        let message = format!("Successfully provisioned volume {}", meta::name(&created));
+        super::events::record(
+            shared,
+            claim,
+            false,
+            "ProvisioningSucceeded",
+            &message,
+            provisioner.as_str().unwrap_or_default(),
+        );
         bind(shared, k, &created, claim, true);
     }
 }
