@@ -197,13 +197,20 @@ async fn pvc_requests_cannot_shrink_and_spec_is_immutable() {
     );
     assert_eq!(err.code, 422);
     assert!(err.message.starts_with("PersistentVolumeClaim \"d\" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"), "{}", err.message);
-    pvcs.patch(
-        "d",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"resources": {"requests": {"storage": "2Gi"}}}})),
-    )
-    .await
-    .expect("growing a bound claim is allowed");
+    let err = api_error(
+        pvcs.patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"resources": {"requests": {"storage": "2Gi"}}}})),
+        )
+        .await
+        .expect_err("no expandable class"),
+    );
+    assert_eq!(err.code, 403);
+    assert_eq!(
+        err.message,
+        "persistentvolumeclaims \"d\" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize"
+    );
 }
 
 #[tokio::test]
@@ -650,4 +657,41 @@ async fn orphan_propagation_keeps_dependents_without_the_owner_reference() {
     }
     let dep = cms.get("dep").await.expect("dependent kept");
     assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
+}
+
+#[tokio::test]
+async fn claims_of_expandable_classes_grow_their_volume() {
+    let e = env().await;
+    let sc: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(e.client.clone());
+    sc.create(&PostParams::default(), &from(json!({"metadata": {"name": "grow"}, "provisioner": "sim/hostpath", "allowVolumeExpansion": true}))).await.expect("class");
+    let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(e.client.clone());
+    pvcs.create(&PostParams::default(), &from(json!({"metadata": {"name": "d"}, "spec": {"storageClassName": "grow", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))).await.expect("claim");
+    until(&pvcs, "d", |c| phase_pvc(c) == "Bound").await;
+    pvcs.patch(
+        "d",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"resources": {"requests": {"storage": "3Gi"}}}})),
+    )
+    .await
+    .expect("grow");
+    let grown = until(&pvcs, "d", |c| {
+        c.status
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|c| c.get("storage"))
+            .is_some_and(|q| q.0 == "3Gi")
+    })
+    .await;
+    let pvs: Api<PersistentVolume> = Api::all(e.client.clone());
+    let pv = pvs
+        .get(&grown.spec.and_then(|s| s.volume_name).expect("volume"))
+        .await
+        .expect("pv");
+    assert_eq!(
+        pv.spec
+            .and_then(|s| s.capacity)
+            .and_then(|c| c.get("storage").map(|q| q.0.clone()))
+            .as_deref(),
+        Some("3Gi")
+    );
 }

@@ -160,7 +160,45 @@ fn set_claim_phase(shared: &Shared, k: &Kinds, claim: &Value, phase: &str) {
     );
 }
 
+/// Volume expansion (the external resizer and the kubelet's filesystem resize in one step): a
+/// bound claim asking for more than its capacity grows its volume and its status.
+fn expand(shared: &Shared, k: &Kinds, claim: &Value) {
+    let want = &claim["spec"]["resources"]["requests"]["storage"];
+    if claim["status"]["phase"] != "Bound"
+        || meta::quantity(want) <= meta::quantity(&claim["status"]["capacity"]["storage"])
+    {
+        return;
+    }
+    let Some(pv_name) = claim["spec"]["volumeName"].as_str() else {
+        return;
+    };
+    let size = want.clone();
+    let _ = shared.store.modify(&k.pv, "", pv_name, Part::Main, |p| {
+        p["spec"]["capacity"]["storage"] = size.clone();
+        true
+    });
+    let _ = shared.store.modify(
+        &k.pvc,
+        meta::namespace(claim),
+        meta::name(claim),
+        Part::Status,
+        |c| {
+            c["status"]["capacity"]["storage"] = size;
+            true
+        },
+    );
+    super::events::record(
+        shared,
+        claim,
+        false,
+        "VolumeResizeSuccessful",
+        "MountVolume.NodeExpandVolume succeeded",
+        "kubelet",
+    );
+}
+
 fn sync_claim(shared: &Shared, k: &Kinds, classes: &[Value], claim: &Value) {
+    expand(shared, k, claim);
     let volume_name = claim["spec"]["volumeName"].as_str().unwrap_or_default();
     if !volume_name.is_empty() {
         match shared.store.get(&k.pv, "", volume_name) {

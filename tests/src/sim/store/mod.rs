@@ -386,6 +386,7 @@ impl Store {
         }
         if part == Part::Main {
             validation::validate_update(ri, &old, &obj)?;
+            resize_admission(st, ri, &old, &obj)?;
         }
         if obj == old || dry_run {
             return Ok(with_version(obj, ri));
@@ -487,6 +488,36 @@ impl Store {
         let _ = self.events.send(ev);
         self.changed.notify_waiters();
     }
+}
+
+/// The PersistentVolumeClaimResize admission plugin: a claim may grow only when its
+/// StorageClass allows volume expansion (plugin/pkg/admission/storage/persistentvolume/resize).
+fn resize_admission(st: &State, ri: &ResourceInfo, old: &Value, new: &Value) -> Result<()> {
+    if ri.kind != "PersistentVolumeClaim" {
+        return Ok(());
+    }
+    let size = |o: &Value| meta::quantity(&o["spec"]["resources"]["requests"]["storage"]);
+    if size(new) <= size(old) {
+        return Ok(());
+    }
+    let class = new["spec"]["storageClassName"].as_str().unwrap_or_default();
+    let expandable = st
+        .objects
+        .get("storage.k8s.io/storageclasses")
+        .and_then(|b| b.get(&(String::new(), class.to_string())))
+        .is_some_and(|c| c["allowVolumeExpansion"] == json!(true));
+    if expandable {
+        return Ok(());
+    }
+    Err(ApiError::custom(
+        403,
+        "Forbidden",
+        format!(
+            "persistentvolumeclaims \"{}\" is forbidden: only dynamically provisioned pvc can be resized and the storageclass that provisions the pvc must support resize",
+            meta::name(new)
+        ),
+        json!({"name": meta::name(new), "kind": "persistentvolumeclaims"}),
+    ))
 }
 
 fn is_builtin(ri: &ResourceInfo) -> bool {
