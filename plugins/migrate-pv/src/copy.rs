@@ -544,8 +544,11 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     };
     // An interrupted run may have scaled owners to zero already: this run restores them too,
     // to the replicas recorded before the first run touched them.
-    if let Some(journal::Entry::Copy { quiesced, state, .. }) =
-        journal::read(cluster).await?.remove(&journal::copy_key(&c.dest))
+    if let Some(journal::Entry::Copy {
+        quiesced, state, ..
+    }) = journal::read(cluster)
+        .await?
+        .remove(&journal::copy_key(&c.dest))
         && state == "started"
     {
         owners.extend(quiesced);
@@ -659,6 +662,24 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     // Whatever happened: the pod goes, the owners come back.
     let pods = cluster.pods();
     let _ = pods.delete(&pod, &DeleteParams::default()).await;
+    // Until the pod is gone it still mounts both claims; wait so that what runs next (the
+    // owners scaled back, another copy) finds them free.
+    let gone = wait(
+        args.timeouts().bind,
+        &format!("pod/{pod} to be deleted"),
+        || async {
+            Ok(retry("cannot read pod", || pods.get_opt(&pod))
+                .await?
+                .is_none())
+        },
+    )
+    .await;
+    if let Err(e) = gone {
+        eprintln!(
+            "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
+            cluster.namespace
+        );
+    }
     let mut restore_error = None;
     for (owner, replicas) in &owners {
         if let Err(e) = set_scale(cluster, owner, *replicas).await {
