@@ -192,15 +192,14 @@ impl Cluster {
     /// Deletes a claim; a claim already gone is fine.
     pub async fn delete_claim(&self, name: &str) -> anyhow::Result<()> {
         let api = self.claims();
-        let result = retry(&format!("cannot delete pvc/{name}"), || async {
+        retry(&format!("cannot delete pvc/{name}"), || async {
             match api.delete(name, &DeleteParams::default()).await {
                 Err(e) if not_found(&e) => Ok(()),
                 Err(e) => Err(e),
                 Ok(_) => Ok(()),
             }
         })
-        .await;
-        result
+        .await
     }
 
     /// Deletes a volume object; one already gone is fine.

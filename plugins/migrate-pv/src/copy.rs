@@ -382,9 +382,9 @@ async fn owners_of(cluster: &Cluster, pods: &[String]) -> anyhow::Result<BTreeMa
                 "pod/{name} is owned by a {other}, which this command cannot scale; stop it yourself or use --allow-live"
             ),
         };
-        if !owners.contains_key(&key) {
-            let replicas = scale_of(cluster, &key).await?;
-            owners.insert(key, replicas);
+        if let std::collections::btree_map::Entry::Vacant(slot) = owners.entry(key) {
+            let replicas = scale_of(cluster, slot.key()).await?;
+            slot.insert(replicas);
         }
     }
     Ok(owners)
@@ -850,11 +850,7 @@ async fn copy_in_pod(
     let mut shown = 0u64;
     let mut on_progress = |line: &str| {
         if let Some(done) = tree::progress_line(line) {
-            let pct = if used > 0 {
-                (done.min(used) * 100 / used) as usize
-            } else {
-                100
-            };
+            let pct = (done.min(used) * 100).checked_div(used).unwrap_or(100) as usize;
             if bar {
                 eprint!(
                     "\r[{:<30}] {:>3}% {} / {}",
@@ -863,7 +859,7 @@ async fn copy_in_pod(
                     human(done),
                     human(used)
                 );
-            } else if done >= shown + used / 10 + 1 {
+            } else if done > shown + used / 10 {
                 shown = done;
                 eprintln!("copied {} of {}", human(done), human(used));
             }
