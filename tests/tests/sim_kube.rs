@@ -695,3 +695,34 @@ async fn claims_of_expandable_classes_grow_their_volume() {
         Some("3Gi")
     );
 }
+
+#[tokio::test]
+async fn streaming_list_watch_ends_initial_events_with_a_bookmark() {
+    let e = env().await;
+    let cms: Api<ConfigMap> = Api::default_namespaced(e.client.clone());
+    cms.create(
+        &PostParams::default(),
+        &from(json!({"metadata": {"name": "a"}})),
+    )
+    .await
+    .expect("create");
+    let mut stream = cms
+        .watch(&WatchParams::streaming_lists(), "")
+        .await
+        .expect("watch")
+        .boxed();
+    match stream.try_next().await.expect("event") {
+        Some(WatchEvent::Added(cm)) => assert_eq!(cm.metadata.name.as_deref(), Some("a")),
+        other => panic!("unexpected {other:?}"),
+    }
+    match stream.try_next().await.expect("event") {
+        Some(WatchEvent::Bookmark(b)) => assert_eq!(
+            b.metadata
+                .annotations
+                .get("k8s.io/initial-events-end")
+                .map(String::as_str),
+            Some("true")
+        ),
+        other => panic!("expected the initial-events-end bookmark, got {other:?}"),
+    }
+}

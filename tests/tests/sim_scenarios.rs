@@ -232,6 +232,27 @@ fn fdb_cluster_reports_its_version_and_process_groups() {
         "Running",
         WAIT,
     );
+    let table = c.kubectl(&["get", "fdb", "sample"]).ok();
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "NAME",
+            "GENERATION",
+            "RECONCILED",
+            "AVAILABLE",
+            "FULLREPLICATION",
+            "VERSION",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        lines[1][..6],
+        ["sample", "1", "1", "true", "true", "7.1.33"]
+    );
 }
 
 #[test]

@@ -26,6 +26,8 @@ pub struct ResourceInfo {
     pub scale: bool,
     /// Categories such as `all`.
     pub categories: Vec<String>,
+    /// A CRD version's `additionalPrinterColumns`: name, type and JSONPath.
+    pub printer_columns: Vec<(String, String, String)>,
 }
 
 impl ResourceInfo {
@@ -94,6 +96,7 @@ fn ri(
         status,
         scale,
         categories: if all { vec!["all".into()] } else { vec![] },
+        printer_columns: vec![],
     }
 }
 
@@ -285,6 +288,20 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceInfo> {
             status: v["subresources"]["status"].is_object(),
             scale: v["subresources"]["scale"].is_object(),
             categories: strings(&names["categories"]),
+            printer_columns: v["additionalPrinterColumns"]
+                .as_array()
+                .map(|cols| {
+                    cols.iter()
+                        .map(|c| {
+                            (
+                                str_of(&c["name"]),
+                                str_of(&c["type"]),
+                                str_of(&c["jsonPath"]),
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         })
         .collect()
 }

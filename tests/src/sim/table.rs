@@ -87,6 +87,37 @@ fn pod_status(pod: &Value) -> (String, String, i64) {
     (format!("{ready}/{total}"), reason, restarts)
 }
 
+/// Column names live as long as the process (a handful per CRD version).
+fn leak(s: &str) -> &'static str {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static NAMES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+    let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+    let set = names.get_or_insert_with(HashSet::new);
+    if let Some(found) = set.get(s) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(s.to_string().into_boxed_str());
+    set.insert(leaked);
+    leaked
+}
+
+/// A cell from a simple JSONPath (`.status.health.available`); creationTimestamp shows as an age.
+fn printer_cell(o: &Value, path: &str) -> Value {
+    let mut cur = o;
+    for part in path
+        .trim_start_matches('.')
+        .split('.')
+        .filter(|p| !p.is_empty())
+    {
+        cur = &cur[part];
+    }
+    if path == ".metadata.creationTimestamp" {
+        return json!(age(o));
+    }
+    cur.clone()
+}
+
 /// Column names and cells of one object.
 fn columns(ri: &ResourceInfo, o: &Value) -> (Vec<(&'static str, &'static str)>, Vec<Value>) {
     let st = &o["status"];
@@ -336,6 +367,19 @@ fn columns(ri: &ResourceInfo, o: &Value) -> (Vec<(&'static str, &'static str)>, 
                 json!(age(o)),
             ],
         ),
+        _ if !ri.printer_columns.is_empty() => {
+            let defs = ri
+                .printer_columns
+                .iter()
+                .map(|(n, t, _)| (leak(n), leak(t)))
+                .collect();
+            let cells = ri
+                .printer_columns
+                .iter()
+                .map(|(_, _, path)| printer_cell(o, path))
+                .collect();
+            (defs, cells)
+        }
         _ => (vec![("Age", "string")], vec![json!(age(o))]),
     }
 }

@@ -53,7 +53,14 @@ pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target, table: bool) -> Res
         Ok(o) => o,
         Err(e) => return error_response(&e),
     };
+    // `sendInitialEvents=true` (streaming lists, KEP-3157): the current objects as ADDED, then a
+    // BOOKMARK annotated `k8s.io/initial-events-end`.
+    let initial_events = t
+        .query
+        .get("sendInitialEvents")
+        .is_some_and(|v| v == "true");
     let from = match t.query.get("resourceVersion").map(String::as_str) {
+        _ if initial_events => None,
         None | Some("") | Some("0") => None,
         Some(rv) => match rv.parse::<u64>() {
             Ok(n) => Some(n),
@@ -80,6 +87,7 @@ pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target, table: bool) -> Res
             && opts.labels.matches(&o["metadata"]["labels"])
             && opts.fields.matches(o)
     };
+    let floor_rv = shared.store.resource_version();
     let (initial, mut events) = match shared.store.watch(ri, from) {
         Ok(x) => x,
         Err(e) => {
@@ -98,9 +106,20 @@ pub fn serve(shared: &Shared, ri: &ResourceInfo, t: &Target, table: bool) -> Res
         sent_header: false,
     };
     let mut dropped = shared.faults.watch_drops();
+    let end_bookmark = initial_events.then(|| {
+        json!({"kind": ri.kind, "apiVersion": ri.api_version(), "metadata": {"annotations": {"k8s.io/initial-events-end": "true"}}})
+    });
     tokio::spawn(async move {
         for ev in initial.iter().filter(|e| matches(&e.object)) {
             if tx.send(enc.encode(ev.kind, &ev.object)).await.is_err() {
+                return;
+            }
+        }
+        if let Some(bookmark) = end_bookmark {
+            let rv = initial.first().map(|e| e.rv).unwrap_or(floor_rv);
+            let mut b = bookmark;
+            b["metadata"]["resourceVersion"] = json!(rv.to_string());
+            if tx.send(line("BOOKMARK", &b)).await.is_err() {
                 return;
             }
         }
