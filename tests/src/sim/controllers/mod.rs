@@ -37,13 +37,22 @@ pub fn sync_all(shared: &Shared) {
 pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
     let fast = shared.clone();
     let main = tokio::spawn(async move {
+        let mut seen_rv = None;
         loop {
             let s = fast.clone();
             let started = std::time::Instant::now();
-            if tokio::task::spawn_blocking(move || sync_all(&s))
-                .await
-                .is_err()
-            {
+            // Without changes only the kubelet has work (exits, restarts, probes, grace periods).
+            let rv = fast.store.resource_version();
+            let changed = seen_rv != Some(rv);
+            seen_rv = Some(rv);
+            let pass = move || {
+                if changed {
+                    sync_all(&s)
+                } else {
+                    node::sync(&s)
+                }
+            };
+            if tokio::task::spawn_blocking(pass).await.is_err() {
                 return;
             }
             // Passes scan every object: on a big cluster, rest twice as long as a pass took so

@@ -136,7 +136,9 @@ fn container_ready(shared: &Shared, uid: &str, c: &Value) -> bool {
 /// One pass over this node's pods.
 pub fn sync(shared: &Shared) {
     let pods_ri = builtin("", "pods").expect("built in");
-    let pods = shared.store.all(&pods_ri);
+    let pods = shared
+        .store
+        .select(&pods_ri, |p| p["spec"]["nodeName"] == NODE);
     let live: std::collections::HashSet<&str> = pods.iter().map(meta::uid).collect();
     for uid in shared.kubelet.pod_uids() {
         if !live.contains(uid.as_str()) {

@@ -88,7 +88,10 @@ pub fn sync(shared: &Shared) {
     else {
         return;
     };
-    for pod in shared.store.all(&pods_ri) {
+    for pod in shared
+        .store
+        .select(&pods_ri, |p| !p["spec"]["nodeName"].is_string())
+    {
         if pod["spec"]["nodeName"].is_string() || meta::deleting(&pod) {
             continue;
         }

@@ -347,7 +347,17 @@ fn sync_volume(shared: &Shared, k: &Kinds, pv: &Value) {
 }
 
 fn protect(shared: &Shared, k: &Kinds) {
-    let pods = shared.store.all(&k.pods);
+    let deleting_claims: Vec<Value> = shared.store.select(&k.pvc, meta::deleting);
+    // Only pods that mount a claim matter.
+    let pods = if deleting_claims.is_empty() {
+        vec![]
+    } else {
+        shared.store.select(&k.pods, |p| {
+            p["spec"]["volumes"]
+                .as_array()
+                .is_some_and(|vs| vs.iter().any(|v| v["persistentVolumeClaim"].is_object()))
+        })
+    };
     let in_use = |claim: &Value| {
         pods.iter().any(|p| {
             meta::namespace(p) == meta::namespace(claim)
@@ -362,12 +372,7 @@ fn protect(shared: &Shared, k: &Kinds) {
                 })
         })
     };
-    for claim in shared
-        .store
-        .all(&k.pvc)
-        .iter()
-        .filter(|c| meta::deleting(c))
-    {
+    for claim in &deleting_claims {
         if !in_use(claim) {
             drop_finalizer(
                 shared,

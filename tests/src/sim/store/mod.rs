@@ -417,6 +417,15 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// The objects of a resource that match a predicate (cloning only those).
+    pub fn select(&self, ri: &ResourceInfo, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.lock()
+            .objects
+            .get(&ri.key())
+            .map(|b| b.values().filter(|o| pred(o)).cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Subscribes to changes after `from` (or from now with synthetic `ADDED` events of the
     /// current objects when `from` is `None`), atomically with reading the history.
     pub fn watch(&self, ri: &ResourceInfo, from: Option<u64>) -> Result<WatchStart> {
