@@ -490,3 +490,56 @@ fn controllers_record_events() {
         "{described}"
     );
 }
+
+#[test]
+fn daemonset_runs_one_pod_and_rolls_it_on_template_change() {
+    let c = cluster();
+    let ds = r#"
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: main, image: busybox:1.36, command: [sleep, "1000"]}]
+"#;
+    c.apply(ds);
+    c.kubectl(&["rollout", "status", "ds/agent", "--timeout=30s"])
+        .ok();
+    let first = c
+        .kubectl(&[
+            "get",
+            "pods",
+            "-l",
+            "app=agent",
+            "-o",
+            "jsonpath={.items[*].metadata.name}",
+        ])
+        .ok();
+    c.kubectl(&["rollout", "restart", "ds/agent"]).ok();
+    c.kubectl(&["rollout", "status", "ds/agent", "--timeout=30s"])
+        .ok();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let now = c
+            .kubectl(&[
+                "get",
+                "pods",
+                "-l",
+                "app=agent",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ])
+            .ok();
+        if !now.is_empty() && !now.contains(' ') && now != first {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pod never replaced: {now}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

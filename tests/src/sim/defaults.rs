@@ -99,6 +99,17 @@ pub fn on_create(ri: &ResourceInfo, obj: &mut Value) {
             set_default(spec, "progressDeadlineSeconds", json!(600));
             pod_spec(&mut spec["template"]["spec"]);
         }
+        "DaemonSet" => {
+            let spec = &mut obj["spec"];
+            if spec["updateStrategy"]["type"]
+                .as_str()
+                .is_none_or(str::is_empty)
+            {
+                spec["updateStrategy"] = json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}});
+            }
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            pod_spec(&mut spec["template"]["spec"]);
+        }
         "ReplicaSet" => {
             set_default(&mut obj["spec"], "replicas", json!(1));
             pod_spec(&mut obj["spec"]["template"]["spec"]);

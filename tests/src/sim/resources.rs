@@ -188,8 +188,6 @@ pub fn builtins() -> Vec<ResourceInfo> {
             true,
             true,
         ),
-        // Served so that clients listing every workload kind (as the plugins do) get an
-        // answer; no controller runs them here.
         ri(
             "apps",
             "v1",

@@ -228,6 +228,26 @@ fn columns(ri: &ResourceInfo, o: &Value) -> (Vec<(&'static str, &'static str)>, 
                 json!(age(o)),
             ],
         ),
+        "DaemonSet" => (
+            vec![
+                ("Desired", "integer"),
+                ("Current", "integer"),
+                ("Ready", "integer"),
+                ("Up-to-date", "integer"),
+                ("Available", "integer"),
+                ("Node Selector", "string"),
+                ("Age", "string"),
+            ],
+            vec![
+                json!(num(&st["desiredNumberScheduled"])),
+                json!(num(&st["currentNumberScheduled"])),
+                json!(num(&st["numberReady"])),
+                json!(num(&st["updatedNumberScheduled"])),
+                json!(num(&st["numberAvailable"])),
+                json!("<none>"),
+                json!(age(o)),
+            ],
+        ),
         "ReplicaSet" => (
             vec![
                 ("Desired", "integer"),

@@ -73,7 +73,7 @@ pub fn validate_create(ri: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
         {
             errs.push(FieldError::required("spec.containers", ""));
         }
-        "Deployment" | "ReplicaSet" | "StatefulSet" => {
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             if let Some(sel) =
                 super::selectors::LabelSelector::from_object(&obj["spec"]["selector"])
             {

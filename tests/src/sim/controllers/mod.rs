@@ -2,6 +2,7 @@
 //! the kubelet). Each is a plain function over the store, run on every change and on a short
 //! tick; the volume binder runs on its own resync period like the real one.
 
+mod daemonsets;
 mod deployments;
 pub mod events;
 mod gc;
@@ -26,6 +27,7 @@ use super::Shared;
 pub fn sync_all(shared: &Shared) {
     deployments::sync(shared);
     statefulsets::sync(shared);
+    daemonsets::sync(shared);
     jobs::sync(shared);
     gc::sync(shared);
     pdb::sync(shared);
