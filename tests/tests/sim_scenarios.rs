@@ -368,3 +368,36 @@ fn sim_cluster_binary_serves_until_terminated() {
     let status = child.wait().expect("exits");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn fdb_stand_in_operator_reconciles_a_version_change() {
+    let c = TestCluster::start(&["fdb-cluster.yaml"]).expect("cluster");
+    c.kubectl(&[
+        "patch",
+        "foundationdbcluster",
+        "sample",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"version":"7.3.43"}}"#,
+    ])
+    .ok();
+    c.wait_for(
+        &["fdb", "sample"],
+        "{.status.runningVersion}",
+        "7.3.43",
+        WAIT,
+    );
+    c.wait_for(
+        &["fdb", "sample"],
+        "{.status.generations.reconciled}",
+        "2",
+        WAIT,
+    );
+    c.wait_for(
+        &["pod", "sample-log-1"],
+        "{.spec.containers[0].image}",
+        "foundationdb/foundationdb:7.3.43",
+        WAIT,
+    );
+}

@@ -8,6 +8,7 @@ pub mod events;
 mod gc;
 mod jobs;
 mod node;
+pub mod operators;
 mod pdb;
 mod pod_inputs;
 mod scheduler;
@@ -28,6 +29,7 @@ pub fn sync_all(shared: &Shared) {
     deployments::sync(shared);
     statefulsets::sync(shared);
     daemonsets::sync(shared);
+    operators::sync(shared);
     jobs::sync(shared);
     gc::sync(shared);
     pdb::sync(shared);
