@@ -543,3 +543,18 @@ spec:
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn logs_follow_ends_when_the_container_exits() {
+    let c = cluster();
+    c.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: brief}\nspec:\n  restartPolicy: Never\n  containers: [{name: main, image: busybox, command: [sh, -c, 'echo one; sleep 1; echo two']}]\n");
+    c.kubectl(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/brief",
+        "--timeout=30s",
+    ])
+    .ok();
+    let out = c.kubectl(&["logs", "-f", "brief"]).ok();
+    assert_eq!(out, "one\ntwo\n");
+}

@@ -97,8 +97,19 @@ pub async fn log_response(shared: &Shared, t: &Target) -> Response<Body> {
         .await
         .map(|m| m.len())
         .unwrap_or(0);
+    // Following ends when the container's process does (kubelet's log follow stops at exit).
+    let pid = shared.kubelet.container_pid(&uid, &container);
+    let alive = move || {
+        pid.is_some_and(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                st.rsplit_once(')')
+                    .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            })
+        })
+    };
     tokio::spawn(async move {
         loop {
+            let running = alive();
             tokio::select! {
                 _ = tx.closed() => return,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -118,6 +129,9 @@ pub async fn log_response(shared: &Shared, t: &Target) -> Response<Body> {
                 if tx.send(Bytes::from(buf)).await.is_err() {
                     return;
                 }
+            }
+            if !running {
+                return;
             }
         }
     });
