@@ -305,6 +305,12 @@ fn server_side_apply_creates_then_merges() {
     .ok();
     let got = c.get_json(&["configmap", "cfg", "--show-managed-fields"]);
     assert_eq!(got["data"]["b"], "2");
+    // The manager applied `a` before and leaves it out now: server-side apply removes it.
+    assert!(got["data"]["a"].is_null(), "{got}");
+    assert_eq!(
+        got["metadata"]["managedFields"][0]["fieldsV1"]["f:data"],
+        serde_json::json!({"f:b": {}})
+    );
     assert_eq!(got["metadata"]["managedFields"][0]["manager"], "kubectl");
 }
 

@@ -224,9 +224,10 @@ fn patch_object(
         && shared.store.get(ri, &t.namespace, name).is_err()
     {
         // Server-side apply creates what does not exist.
-        let mut obj = p;
+        let mut obj = p.clone();
         obj["metadata"]["name"] = json!(name);
-        add_manager(&mut obj, t, "Apply");
+        obj["apiVersion"] = json!(ri.api_version());
+        super::apply::record(&mut obj, &manager_of(t), "Apply", Some(&p));
         return shared
             .store
             .create(ri, &t.namespace, obj, dry_run(t))
@@ -254,12 +255,15 @@ fn patch_object(
             return Ok(());
         }
         let before_rv = target["metadata"]["resourceVersion"].clone();
+        if ct == "application/apply-patch+yaml" {
+            super::apply::drop_released_fields(target, &manager_of(t), &p);
+        }
         apply_patch(ct, target, &p, builtin)?;
         if ct == "application/apply-patch+yaml" && p["metadata"]["resourceVersion"].is_null() {
             target["metadata"]["resourceVersion"] = before_rv;
         }
         if ct == "application/apply-patch+yaml" {
-            add_manager(target, t, "Apply");
+            super::apply::record(target, &manager_of(t), "Apply", Some(&p));
         }
         Ok(())
     };
@@ -299,22 +303,12 @@ fn apply_patch(ct: &str, target: &mut Value, p: &Value, builtin: bool) -> Result
     }
 }
 
-/// Records the field manager in `managedFields` (one entry per manager and operation).
-fn add_manager(obj: &mut Value, t: &Target, operation: &str) {
-    let manager = t
-        .query
+/// The `fieldManager` parameter (server-side apply requires one; kubectl and kube-rs send it).
+fn manager_of(t: &Target) -> String {
+    t.query
         .get("fieldManager")
         .cloned()
-        .unwrap_or_else(|| "unknown".into());
-    let entry = json!({"manager": manager, "operation": operation, "apiVersion": obj["apiVersion"], "time": super::meta::now(), "fieldsType": "FieldsV1", "fieldsV1": {}});
-    let mf = &mut obj["metadata"]["managedFields"];
-    if !mf.is_array() {
-        *mf = json!([]);
-    }
-    if let Some(a) = mf.as_array_mut() {
-        a.retain(|e| !(e["manager"] == json!(manager) && e["operation"] == json!(operation)));
-        a.push(entry);
-    }
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// The `autoscaling/v1` `Scale` of an object with `spec.replicas`.

@@ -2,6 +2,7 @@
 //! controllers this suite relies on, and pods that run as local processes on real directories.
 
 mod api;
+mod apply;
 pub mod controllers;
 mod defaults;
 mod discovery;
