@@ -726,3 +726,41 @@ async fn streaming_list_watch_ends_initial_events_with_a_bookmark() {
         other => panic!("expected the initial-events-end bookmark, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn pods_wait_when_their_volume_is_pinned_to_another_node() {
+    let e = env().await;
+    let pvs: Api<PersistentVolume> = Api::all(e.client.clone());
+    let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(e.client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(e.client.clone());
+    let path = e.dir.path().join("local");
+    std::fs::create_dir_all(&path).expect("dir");
+    pvs.create(&PostParams::default(), &from(json!({"metadata": {"name": "elsewhere"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "local", "local": {"path": path},
+        "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/hostname", "operator": "In", "values": ["other-node"]}]}]}}}}))).await.expect("pv");
+    pvcs.create(&PostParams::default(), &from(json!({"metadata": {"name": "d"}, "spec": {"storageClassName": "local", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))).await.expect("claim");
+    until(&pvcs, "d", |c| phase_pvc(c) == "Bound").await;
+    pods.create(&PostParams::default(), &from(json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "1000"]}], "volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "d"}}]}}))).await.expect("pod");
+    let p = until(&pods, "p", |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
+    })
+    .await;
+    let cond = p
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "PodScheduled")
+        .expect("condition");
+    assert!(
+        cond.message
+            .unwrap_or_default()
+            .contains("volume node affinity conflict")
+    );
+    assert!(p.spec.and_then(|s| s.node_name).is_none());
+}

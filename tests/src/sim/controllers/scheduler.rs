@@ -11,17 +11,27 @@ use crate::sim::selectors::LabelSelector;
 use crate::sim::store::Part;
 use crate::sim::{NODE, Shared, meta};
 
+/// Whether node selector terms (ORed; expressions within a term ANDed) admit these labels; no
+/// terms admit every node.
+fn terms_match(terms: &Value, labels: &Value) -> bool {
+    let terms = terms.as_array().cloned().unwrap_or_default();
+    terms.is_empty()
+        || terms.iter().any(|t| {
+            let exprs = json!({"matchExpressions": t["matchExpressions"].as_array().cloned().unwrap_or_default()});
+            LabelSelector::from_object(&exprs).is_some_and(|s| s.matches(labels))
+        })
+}
+
 fn node_matches(pod: &Value, node: &Value) -> bool {
     let labels = &node["metadata"]["labels"];
     let selector_ok = pod["spec"]["nodeSelector"]
         .as_object()
         .is_none_or(|m| m.iter().all(|(k, v)| &labels[k] == v));
-    let terms = pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"].as_array().cloned().unwrap_or_default();
-    let affinity_ok = terms.is_empty()
-        || terms.iter().any(|t| {
-            let exprs = json!({"matchExpressions": t["matchExpressions"].as_array().cloned().unwrap_or_default()});
-            LabelSelector::from_object(&exprs).is_some_and(|s| s.matches(labels))
-        });
+    let affinity_ok = terms_match(
+        &pod["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+            ["nodeSelectorTerms"],
+        labels,
+    );
     selector_ok && affinity_ok
 }
 
@@ -82,6 +92,7 @@ pub fn sync(shared: &Shared) {
     let pods_ri = builtin("", "pods").expect("built in");
     let pvc_ri = builtin("", "persistentvolumeclaims").expect("built in");
     let sc_ri = builtin("storage.k8s.io", "storageclasses").expect("built in");
+    let pv_ri = builtin("", "persistentvolumes").expect("built in");
     let Ok(node) = shared
         .store
         .get(&builtin("", "nodes").expect("built in"), "", NODE)
@@ -137,6 +148,23 @@ pub fn sync(shared: &Shared) {
                 continue;
             };
             if claim["status"]["phase"] == "Bound" {
+                // A bound volume's node affinity must admit the node (VolumeBinding filter).
+                let pv = claim["spec"]["volumeName"]
+                    .as_str()
+                    .and_then(|v| shared.store.get(&pv_ri, "", v).ok());
+                let terms = pv
+                    .map(|p| p["spec"]["nodeAffinity"]["required"]["nodeSelectorTerms"].clone())
+                    .unwrap_or(Value::Null);
+                if !terms_match(&terms, &node["metadata"]["labels"]) {
+                    set_condition(
+                        shared,
+                        &pod,
+                        "False",
+                        "Unschedulable",
+                        "0/1 nodes are available: 1 node(s) had volume node affinity conflict. preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+                    );
+                    ready = false;
+                }
                 continue;
             }
             ready = false;
