@@ -564,3 +564,31 @@ fn logs_follow_ends_when_the_container_exits() {
     let out = c.kubectl(&["logs", "-f", "brief"]).ok();
     assert_eq!(out, "one\ntwo\n");
 }
+
+#[test]
+fn statefulset_rollout_history_and_undo() {
+    let c = cluster();
+    c.apply(STATEFULSET);
+    c.kubectl(&["rollout", "status", "sts/db", "--timeout=30s"])
+        .ok();
+    c.kubectl(&["set", "image", "sts/db", "main=busybox:1.37"])
+        .ok();
+    c.kubectl(&["rollout", "status", "sts/db", "--timeout=30s"])
+        .ok();
+    let history = c.kubectl(&["rollout", "history", "sts/db"]).ok();
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(revisions, ["1", "2"], "{history}");
+    c.kubectl(&["rollout", "undo", "sts/db"]).ok();
+    c.kubectl(&["rollout", "status", "sts/db", "--timeout=30s"])
+        .ok();
+    c.wait_for(
+        &["pod", "db-0"],
+        "{.spec.containers[0].image}",
+        "busybox:1.36",
+        WAIT,
+    );
+}

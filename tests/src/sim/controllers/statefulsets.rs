@@ -86,6 +86,48 @@ fn pod_for(set: &Value, ordinal: i64, revision: &str) -> Value {
     t
 }
 
+/// Keeps a ControllerRevision per template (what `kubectl rollout history|undo sts` reads): its
+/// `data` is the patch that restores the template, and returning to an old template makes that
+/// revision the newest (pkg/controller/history).
+fn record_revision(shared: &Shared, set: &Value, revision: &str) {
+    let cr_ri = builtin("apps", "controllerrevisions").expect("built in");
+    let ns = meta::namespace(set);
+    let uid = meta::uid(set);
+    let owned: Vec<Value> = shared.store.select(&cr_ri, |r| {
+        meta::namespace(r) == ns && meta::controller_ref(r).is_some_and(|o| o["uid"] == uid)
+    });
+    let max = owned
+        .iter()
+        .filter_map(|r| r["revision"].as_i64())
+        .max()
+        .unwrap_or(0);
+    match owned.iter().find(|r| meta::name(r) == revision) {
+        Some(r) if r["revision"].as_i64() == Some(max) => {}
+        Some(_) => {
+            let _ = shared.store.modify(&cr_ri, ns, revision, Part::Main, |r| {
+                r["revision"] = json!(max + 1);
+                true
+            });
+        }
+        None => {
+            let mut template = set["spec"]["template"].clone();
+            template["$patch"] = json!("replace");
+            let mut labels = set["spec"]["selector"]["matchLabels"].clone();
+            if !labels.is_object() {
+                labels = json!({});
+            }
+            labels["controller.kubernetes.io/hash"] =
+                json!(revision.rsplit('-').next().unwrap_or_default());
+            let cr = json!({
+                "metadata": {"name": revision, "namespace": ns, "labels": labels, "ownerReferences": [meta::controller_ref_to(set)]},
+                "data": {"spec": {"template": template}},
+                "revision": max + 1,
+            });
+            let _ = shared.store.create(&cr_ri, ns, cr, false);
+        }
+    }
+}
+
 fn sync_one(shared: &Shared, set: &Value, pods: &[Value]) {
     let sts_ri = builtin("apps", "statefulsets").expect("built in");
     let pods_ri = builtin("", "pods").expect("built in");
@@ -93,6 +135,7 @@ fn sync_one(shared: &Shared, set: &Value, pods: &[Value]) {
     let replicas = set["spec"]["replicas"].as_i64().unwrap_or(1);
     let ordered = set["spec"]["podManagementPolicy"] != "Parallel";
     let revision = format!("{name}-{}", template_hash(&set["spec"]["template"]));
+    record_revision(shared, set, &revision);
     let ordinal_of = |p: &Value| {
         meta::name(p)
             .strip_prefix(&format!("{name}-"))
