@@ -191,6 +191,7 @@ async fn run<S>(
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
+    .process_group(0)
     .kill_on_drop(true);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -249,7 +250,15 @@ async fn run<S>(
         }
     };
     let Some(code) = code else {
-        // Cut: kill the command and drop the connection without a status or close frame.
+        // Cut (or the client went away): kill the command with its children and drop the
+        // connection without a status or close frame.
+        if let Some(pid) = child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-s", "KILL", "--", &format!("-{pid}")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
         let _ = child.start_kill();
         out.abort();
         err.abort();

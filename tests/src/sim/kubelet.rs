@@ -65,6 +65,39 @@ fn kill_group(pid: u32, signal: &str) {
         .status();
 }
 
+/// SIGKILLs every process in the mount namespace of `ns_pid` (what tearing down a pod's
+/// sandbox does to whatever still runs in it).
+fn kill_namespace(ns_pid: u32) {
+    let Ok(target) = std::fs::read_link(format!("/proc/{ns_pid}/ns/mnt")) else {
+        return;
+    };
+    let Ok(own) = std::fs::read_link("/proc/self/ns/mnt") else {
+        return;
+    };
+    if target == own {
+        return;
+    }
+    let pids: Vec<String> = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()))
+                .filter(|pid| {
+                    std::fs::read_link(format!("/proc/{pid}/ns/mnt")).is_ok_and(|l| l == target)
+                })
+                .map(|pid| pid.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if !pids.is_empty() {
+        let _ = std::process::Command::new("kill")
+            .args(["-s", "KILL"])
+            .args(&pids)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
@@ -478,6 +511,8 @@ impl Kubelet {
     /// Kills a pod's processes and forgets it.
     pub fn stop_pod(&self, uid: &str) {
         if let Some(mut p) = self.lock().remove(uid) {
+            // Exec sessions and daemonised children live in the pod's mount namespace too.
+            kill_namespace(p.ns_pid);
             for c in p.containers.values_mut() {
                 if let Some(pid) = c.pid {
                     kill_group(pid, "KILL");
