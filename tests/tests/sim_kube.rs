@@ -764,3 +764,46 @@ async fn pods_wait_when_their_volume_is_pinned_to_another_node() {
     );
     assert!(p.spec.and_then(|s| s.node_name).is_none());
 }
+
+#[tokio::test]
+async fn released_volume_binds_a_new_claim_once_its_claim_ref_is_removed() {
+    let e = env().await;
+    let pvs: Api<PersistentVolume> = Api::all(e.client.clone());
+    let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(e.client.clone());
+    let path = e.dir.path().join("kept");
+    std::fs::create_dir_all(&path).expect("dir");
+    pvs.create(&PostParams::default(), &from(json!({"metadata": {"name": "kept"}, "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual", "hostPath": {"path": path}}}))).await.expect("pv");
+    let claim = |name: &str| {
+        from::<PersistentVolumeClaim>(
+            json!({"metadata": {"name": name}, "spec": {"storageClassName": "manual", "volumeName": "kept", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+    };
+    pvcs.create(&PostParams::default(), &claim("old"))
+        .await
+        .expect("claim");
+    until(&pvcs, "old", |c| phase_pvc(c) == "Bound").await;
+    pvcs.delete("old", &DeleteParams::default())
+        .await
+        .expect("delete");
+    until(&pvs, "kept", |v| phase_pv(v) == "Released").await;
+    pvcs.create(&PostParams::default(), &claim("new"))
+        .await
+        .expect("new claim");
+    pvs.patch(
+        "kept",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"claimRef": null}})),
+    )
+    .await
+    .expect("clear claimRef");
+    until(&pvcs, "new", |c| phase_pvc(c) == "Bound").await;
+    let bound = until(&pvs, "kept", |v| phase_pv(v) == "Bound").await;
+    assert_eq!(
+        bound
+            .spec
+            .and_then(|s| s.claim_ref)
+            .and_then(|r| r.name)
+            .as_deref(),
+        Some("new")
+    );
+}
