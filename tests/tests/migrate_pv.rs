@@ -515,3 +515,76 @@ fn bad_input_is_refused_in_one_line() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+/// A StatefulSet whose claim template asks for an access mode the volume lacks cannot take the
+/// volume: the adoption is refused before anything changes.
+#[test]
+fn an_access_mode_the_volume_lacks_refuses_the_adoption() {
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let volume = mysql_volume(&c);
+    stop_mysql(&c);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let manifest = dir.path().join("mysql-sts.yaml");
+    std::fs::write(
+        &manifest,
+        MYSQL_STS.replace(
+            "accessModes: [ReadWriteOnce]",
+            "accessModes: [ReadWriteMany]",
+        ),
+    )
+    .expect("write");
+    let o = migrate(
+        &c,
+        &[
+            "adopt",
+            "mysql-data",
+            "data-mysql-0",
+            "-n",
+            NS,
+            "--for-statefulset",
+            "mysql",
+            "-f",
+            manifest.to_str().expect("utf-8"),
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("access mode ReadWriteMany"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        jsonpath(
+            &c,
+            &["pv", &volume],
+            "{.spec.persistentVolumeReclaimPolicy}"
+        ),
+        "Delete"
+    );
+    assert_eq!(
+        jsonpath(&c, &["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
+        "Bound"
+    );
+    let o = migrate(
+        &c,
+        &[
+            "adopt",
+            "mysql-data",
+            "mysql-data-0",
+            "-n",
+            NS,
+            "--for-statefulset",
+            "mysql",
+            "-f",
+            manifest.to_str().expect("utf-8"),
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o).contains("is not a claim of sts/mysql"),
+        "{}",
+        text(&o)
+    );
+}

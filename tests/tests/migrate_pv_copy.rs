@@ -465,3 +465,84 @@ fn a_killed_quiesced_copy_run_again_restores_the_owners() {
         "the owner is back"
     );
 }
+
+/// The migration pod's exec streams are cut in the middle of the copy: the command fails
+/// without claiming success, removes the pod, brings the owner back, and a second run
+/// completes and verifies.
+#[test]
+fn a_copy_whose_pod_connection_breaks_fails_cleanly_and_can_be_run_again() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    sh(
+        &c,
+        NS,
+        "minio-0",
+        "head -c 200000000 /dev/urandom > /data/blob.bin",
+    );
+    // Slow the first exec (the space check) so that the cut lands during the copy stream.
+    let faults = c.guard.faults();
+    let child = Command::new(binary())
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args([
+            "copy",
+            "minio-data-minio-0",
+            "broken",
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--yes",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("plugin starts");
+    // Wait until the migration pod runs, then cut every exec stream a few times.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while jsonpath(
+        &c,
+        &["pod", "migrate-pv-broken", "-n", NS],
+        "{.status.phase}",
+    ) != "Running"
+    {
+        assert!(Instant::now() < deadline, "the migration pod never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..40 {
+        faults.cut_exec_streams();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let o = child.wait_with_output().expect("plugin ends");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        !text(&o).contains("verified:"),
+        "no success without verification: {}",
+        text(&o)
+    );
+    assert!(
+        c.kubectl(&["get", "pod", "migrate-pv-broken", "-n", NS])
+            .code
+            != 0,
+        "the pod is removed on failure"
+    );
+    assert_eq!(
+        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "1",
+        "the owner is back"
+    );
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            "minio-data-minio-0",
+            "broken",
+            "-n",
+            NS,
+            "--quiesce",
+            "--verify=checksum",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("verified:"), "{}", text(&o));
+}

@@ -16,6 +16,9 @@ use crate::cluster::{Cluster, describe, retry};
 use crate::execute::wait;
 use crate::{Args, DryRun, journal, tree};
 
+/// How long the readers of a finished exec may take to drain what already arrived.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Default image: small, public, and carries GNU tar, findutils, coreutils and sort.
 pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
 
@@ -305,13 +308,32 @@ async fn exec(
             }
         }
     };
-    let (copied, ()) = tokio::join!(copy_out, read_err);
+    // When the connection breaks, kube's readers never see the end of their streams: watch
+    // the connection itself and give the readers a moment to drain what already arrived.
+    let join = process.join();
+    tokio::pin!(join);
+    let mut readers = Box::pin(async { tokio::join!(copy_out, read_err).0 });
+    let mut joined = false;
+    let copied = tokio::select! {
+        copied = &mut readers => copied,
+        _ = &mut join => {
+            joined = true;
+            match tokio::time::timeout(DRAIN, &mut readers).await {
+                Ok(copied) => copied,
+                Err(_) => Err(std::io::Error::other("the exec stream was cut before it ended")),
+            }
+        }
+    };
+    drop(readers);
     copied?;
     let status = match status {
+        Some(s) if joined => tokio::time::timeout(DRAIN, s).await.ok().flatten(),
         Some(s) => s.await,
         None => None,
     };
-    process.join().await.ok();
+    if !joined {
+        let _ = tokio::time::timeout(DRAIN, join).await;
+    }
     let (success, message) = match status {
         Some(s) if s.status.as_deref() == Some("Success") => (true, String::new()),
         Some(s) => (false, s.message.unwrap_or_default()),
