@@ -1,6 +1,7 @@
 //! The common crate of the kubectl-upgrade plugins: what every plugin needs to connect, print,
 //! exit and reason about versions and applications the same way.
 
+pub mod api;
 pub mod exit;
 pub mod flags;
 pub mod names;

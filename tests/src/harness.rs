@@ -134,3 +134,41 @@ impl TestCluster {
         }
     }
 }
+
+/// A plugin binary the workspace built (`kubectl-upgrade-<name>`), found next to the running
+/// test's own target directory. Fails loudly when it was not built.
+pub fn plugin_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target dir")
+        .join(format!("kubectl-upgrade-{name}"));
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (scripts/test does)",
+        bin.display()
+    );
+    bin
+}
+
+impl TestCluster {
+    /// Runs a plugin binary against this cluster.
+    pub fn plugin(&self, name: &str, args: &[&str]) -> Output {
+        Command::new(plugin_binary(name))
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("plugin runs")
+    }
+
+    /// `kubectl get <args> -o jsonpath=<path>`; empty when the object does not exist.
+    pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
+        let mut a = vec!["get"];
+        a.extend_from_slice(args);
+        let p = format!("jsonpath={path}");
+        a.extend_from_slice(&["-o", &p]);
+        self.kubectl(&a).stdout
+    }
+}

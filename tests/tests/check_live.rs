@@ -1,26 +1,15 @@
 //! `kubectl upgrade-check` end to end in live mode: the built binary, found by real kubectl as
 //! the plugin `upgrade-check`, reading the scenarios from the simulated cluster.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use upgrade_e2e::harness::TestCluster;
 
-/// The workspace's built `kubectl-upgrade-check`, next to this test's own target directory.
+/// A directory holding the built `kubectl-upgrade-check` under the name kubectl maps
+/// `kubectl upgrade-check` to: `kubectl-upgrade_check`.
 fn plugin_dir() -> tempfile::TempDir {
-    let exe = std::env::current_exe().expect("test executable");
-    let target = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target dir");
-    let bin: PathBuf = target.join("kubectl-upgrade-check");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first (scripts/test does)",
-        bin.display()
-    );
+    let bin = upgrade_e2e::harness::plugin_binary("check");
     let dir = tempfile::tempdir().expect("tempdir");
-    // kubectl maps `kubectl upgrade-check` to the executable `kubectl-upgrade_check`.
     std::os::unix::fs::symlink(&bin, dir.path().join("kubectl-upgrade_check")).expect("link");
     dir
 }

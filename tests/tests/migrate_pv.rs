@@ -10,28 +10,12 @@ use upgrade_e2e::harness::TestCluster;
 
 const NS: &str = "fate-9999";
 
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("kubectl-upgrade-migrate-pv");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first (scripts/test does)",
-        bin.display()
-    );
-    bin
+fn migrate(c: &TestCluster, args: &[&str]) -> Output {
+    c.plugin("migrate-pv", args)
 }
 
-fn migrate(c: &TestCluster, args: &[&str]) -> Output {
-    Command::new(binary())
-        .arg("--kubeconfig")
-        .arg(&c.kubeconfig)
-        .args(args)
-        .output()
-        .expect("plugin runs")
+fn binary() -> PathBuf {
+    upgrade_e2e::harness::plugin_binary("migrate-pv")
 }
 
 fn text(o: &Output) -> String {
@@ -42,16 +26,8 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn jsonpath(c: &TestCluster, args: &[&str], path: &str) -> String {
-    let mut a = vec!["get"];
-    a.extend_from_slice(args);
-    let p = format!("jsonpath={path}");
-    a.extend_from_slice(&["-o", &p]);
-    c.kubectl(&a).stdout
-}
-
 fn mysql_volume(c: &TestCluster) -> String {
-    jsonpath(c, &["pvc", "mysql-data", "-n", NS], "{.spec.volumeName}")
+    c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.spec.volumeName}")
 }
 
 /// Stops the Deployment that mounts mysql-data and waits until its pods are gone.
@@ -108,21 +84,20 @@ spec:
 /// The adopted claim, its volume and the policy that keeps it, after a finished adoption.
 fn assert_adopted(c: &TestCluster, volume: &str) {
     assert_eq!(
-        jsonpath(c, &["pvc", "data-mysql-0", "-n", NS], "{.status.phase}"),
+        c.jsonpath(&["pvc", "data-mysql-0", "-n", NS], "{.status.phase}"),
         "Bound"
     );
     assert_eq!(
-        jsonpath(c, &["pvc", "data-mysql-0", "-n", NS], "{.spec.volumeName}"),
+        c.jsonpath(&["pvc", "data-mysql-0", "-n", NS], "{.spec.volumeName}"),
         volume,
         "the same volume: nothing copied"
     );
     assert_eq!(
-        jsonpath(c, &["pv", volume], "{.spec.persistentVolumeReclaimPolicy}"),
+        c.jsonpath(&["pv", volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Retain"
     );
     assert_eq!(
-        jsonpath(
-            c,
+        c.jsonpath(
             &["pv", volume],
             "{.metadata.annotations.upgrade\\.kubectl-upgrade\\.dev/original-reclaim-policy}"
         ),
@@ -168,11 +143,7 @@ fn kubefate_mysql_claim_becomes_the_statefulset_claim_and_keeps_its_tables() {
         text(&o)
     );
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}"
-        ),
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Delete",
         "a refusal changes nothing"
     );
@@ -237,8 +208,7 @@ fn kubefate_mysql_claim_becomes_the_statefulset_claim_and_keeps_its_tables() {
         ]
     );
     assert_eq!(
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pod", "mysql-0", "-n", NS],
             "{.spec.volumes[0].persistentVolumeClaim.claimName}"
         ),
@@ -249,11 +219,7 @@ fn kubefate_mysql_claim_becomes_the_statefulset_claim_and_keeps_its_tables() {
     let o = migrate(&c, &["restore-policy", "--all", "-n", NS, "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}"
-        ),
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Delete"
     );
 }
@@ -311,12 +277,8 @@ fn adopt_stopped_at_every_step_resumes_to_the_same_end() {
             text(&o)
         );
         // Never a Released volume under Delete.
-        let phase = jsonpath(&c, &["pv", &volume], "{.status.phase}");
-        let policy = jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}",
-        );
+        let phase = c.jsonpath(&["pv", &volume], "{.status.phase}");
+        let policy = c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}");
         assert!(
             !(phase == "Released" && policy == "Delete"),
             "step {}: Released under Delete",
@@ -384,12 +346,8 @@ fn killed_at_any_moment_and_run_again_ends_adopted() {
         std::thread::sleep(Duration::from_millis(kill_after_ms));
         let _ = child.kill();
         let _ = child.wait();
-        let phase = jsonpath(&c, &["pv", &volume], "{.status.phase}");
-        let policy = jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}",
-        );
+        let phase = c.jsonpath(&["pv", &volume], "{.status.phase}");
+        let policy = c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}");
         assert!(
             !(phase == "Released" && policy == "Delete"),
             "killed after {kill_after_ms} ms: Released under Delete"
@@ -424,11 +382,11 @@ fn rollback_puts_the_volume_back_under_its_old_claim() {
     let o = migrate(&c, &["rollback", "data-mysql-0", "-n", NS, "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
-        jsonpath(&c, &["pvc", "mysql-data", "-n", NS], "{.spec.volumeName}"),
+        c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.spec.volumeName}"),
         volume
     );
     assert_eq!(
-        jsonpath(&c, &["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
+        c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
         "Bound"
     );
     assert!(c.kubectl(&["get", "pvc", "data-mysql-0", "-n", NS]).code != 0);
@@ -457,15 +415,11 @@ fn dry_run_and_missing_terminal_change_nothing() {
         text(&o)
     );
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}"
-        ),
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Delete"
     );
     assert_eq!(
-        jsonpath(&c, &["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
+        c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
         "Bound"
     );
     let o = migrate(&c, &["retain", "mysql-data", "-n", NS, "-o", "json"]);
@@ -478,11 +432,7 @@ fn dry_run_and_missing_terminal_change_nothing() {
     let plan: serde_json::Value = serde_json::from_slice(&o.stdout).expect("plan json");
     assert_eq!(plan["steps"][0]["action"], "set-policy");
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}"
-        ),
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Retain"
     );
 }
@@ -555,15 +505,11 @@ fn an_access_mode_the_volume_lacks_refuses_the_adoption() {
         text(&o)
     );
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pv", &volume],
-            "{.spec.persistentVolumeReclaimPolicy}"
-        ),
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
         "Delete"
     );
     assert_eq!(
-        jsonpath(&c, &["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
+        c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.status.phase}"),
         "Bound"
     );
     let o = migrate(

@@ -11,28 +11,12 @@ use upgrade_e2e::harness::TestCluster;
 
 const NS: &str = "kubeflow";
 
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("kubectl-upgrade-migrate-pv");
-    assert!(
-        bin.exists(),
-        "{} is missing: build the workspace first (scripts/test does)",
-        bin.display()
-    );
-    bin
+fn migrate(c: &TestCluster, args: &[&str]) -> Output {
+    c.plugin("migrate-pv", args)
 }
 
-fn migrate(c: &TestCluster, args: &[&str]) -> Output {
-    Command::new(binary())
-        .arg("--kubeconfig")
-        .arg(&c.kubeconfig)
-        .args(args)
-        .output()
-        .expect("plugin runs")
+fn binary() -> PathBuf {
+    upgrade_e2e::harness::plugin_binary("migrate-pv")
 }
 
 fn text(o: &Output) -> String {
@@ -41,14 +25,6 @@ fn text(o: &Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-fn jsonpath(c: &TestCluster, args: &[&str], path: &str) -> String {
-    let mut a = vec!["get"];
-    a.extend_from_slice(args);
-    let p = format!("jsonpath={path}");
-    a.extend_from_slice(&["-o", &p]);
-    c.kubectl(&a).stdout
 }
 
 fn sh(c: &TestCluster, ns: &str, pod: &str, script: &str) -> String {
@@ -100,8 +76,7 @@ fn kubeflow_minio_flow_retain_copy_verify_serve_and_clean_up() {
         "minio-0",
         &format!("sh -c '{}' sh /data", STAT.replace('\'', "'\\''")),
     );
-    let old_volume = jsonpath(
-        &c,
+    let old_volume = c.jsonpath(
         &["pvc", "minio-data-minio-0", "-n", NS],
         "{.spec.volumeName}",
     );
@@ -110,8 +85,7 @@ fn kubeflow_minio_flow_retain_copy_verify_serve_and_clean_up() {
     let o = migrate(&c, &["retain", "minio-data-minio-0", "-n", NS]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(
-        jsonpath(
-            &c,
+        c.jsonpath(
             &["pv", &old_volume],
             "{.spec.persistentVolumeReclaimPolicy}"
         ),
@@ -162,7 +136,7 @@ fn kubeflow_minio_flow_retain_copy_verify_serve_and_clean_up() {
     assert_eq!(report["files"], 6, "{report:#}");
     assert_eq!(report["symlinks"], 3, "{report:#}");
     assert_eq!(
-        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
         "1",
         "owner scaled back"
     );
@@ -223,6 +197,13 @@ spec:
 #[test]
 fn cleanup_without_a_verified_copy_is_refused() {
     let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    // The StatefulSet controller creates the claim; wait until it is there and Bound.
+    c.wait_for(
+        &["pvc", "minio-data-minio-0", "-n", NS],
+        "{.status.phase}",
+        "Bound",
+        Duration::from_secs(60),
+    );
     let o = migrate(&c, &["cleanup", "minio-data-minio-0", "-n", NS, "--yes"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(
@@ -231,11 +212,7 @@ fn cleanup_without_a_verified_copy_is_refused() {
         text(&o)
     );
     assert_eq!(
-        jsonpath(
-            &c,
-            &["pvc", "minio-data-minio-0", "-n", NS],
-            "{.status.phase}"
-        ),
+        c.jsonpath(&["pvc", "minio-data-minio-0", "-n", NS], "{.status.phase}"),
         "Bound"
     );
 }
@@ -381,8 +358,8 @@ spec: {accessModes: [ReadWriteOnce], storageClassName: local, volumeName: local-
 "#,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while jsonpath(&c, &["pvc", "on-b", "-n", NS], "{.status.phase}") != "Bound"
-        || jsonpath(&c, &["pvc", "on-a", "-n", NS], "{.status.phase}") != "Bound"
+    while c.jsonpath(&["pvc", "on-b", "-n", NS], "{.status.phase}") != "Bound"
+        || c.jsonpath(&["pvc", "on-a", "-n", NS], "{.status.phase}") != "Bound"
     {
         assert!(Instant::now() < deadline, "claims did not bind");
         std::thread::sleep(Duration::from_millis(200));
@@ -433,14 +410,14 @@ fn a_killed_quiesced_copy_run_again_restores_the_owners() {
         .spawn()
         .expect("plugin starts");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}") != "0" {
+    while c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}") != "0" {
         assert!(Instant::now() < deadline, "the owner was never scaled down");
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
     let _ = child.wait();
     assert_eq!(
-        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
         "0",
         "killed while quiesced"
     );
@@ -460,7 +437,7 @@ fn a_killed_quiesced_copy_run_again_restores_the_owners() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("verified:"), "{}", text(&o));
     assert_eq!(
-        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
         "1",
         "the owner is back"
     );
@@ -499,12 +476,7 @@ fn a_copy_whose_pod_connection_breaks_fails_cleanly_and_can_be_run_again() {
         .expect("plugin starts");
     // Wait until the migration pod runs, then cut every exec stream a few times.
     let deadline = Instant::now() + Duration::from_secs(60);
-    while jsonpath(
-        &c,
-        &["pod", "migrate-pv-broken", "-n", NS],
-        "{.status.phase}",
-    ) != "Running"
-    {
+    while c.jsonpath(&["pod", "migrate-pv-broken", "-n", NS], "{.status.phase}") != "Running" {
         assert!(Instant::now() < deadline, "the migration pod never ran");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -526,7 +498,7 @@ fn a_copy_whose_pod_connection_breaks_fails_cleanly_and_can_be_run_again() {
         "the pod is removed on failure"
     );
     assert_eq!(
-        jsonpath(&c, &["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
         "1",
         "the owner is back"
     );

@@ -9,6 +9,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::core::GroupVersionKind;
 use serde::de::DeserializeOwned;
+use upgrade_shared::api::describe;
 use upgrade_shared::profile::{Profile, VersionSource};
 
 use crate::snapshot::Snapshot;
@@ -35,24 +36,6 @@ where
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),
             _ => return Ok(out),
-        }
-    }
-}
-
-/// A client error in one line: the API server's own message and reason, not a debug dump.
-pub fn describe(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(status) => {
-            format!("{} ({} {})", status.message, status.code, status.reason)
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            text
         }
     }
 }

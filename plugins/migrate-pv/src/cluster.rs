@@ -53,21 +53,7 @@ where
     unreachable!("the last attempt returns")
 }
 
-/// A client error in one line: the API server's own message and reason.
-pub fn describe(err: &kube::Error) -> String {
-    match err {
-        kube::Error::Api(s) => format!("{} ({} {})", s.message, s.code, s.reason),
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            text
-        }
-    }
-}
+pub use upgrade_shared::api::describe;
 
 impl Cluster {
     pub fn claims(&self) -> Api<PersistentVolumeClaim> {

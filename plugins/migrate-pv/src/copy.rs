@@ -412,48 +412,49 @@ async fn owners_of(cluster: &Cluster, pods: &[String]) -> anyhow::Result<BTreeMa
     Ok(owners)
 }
 
-async fn scale_of(cluster: &Cluster, key: &str) -> anyhow::Result<i32> {
-    let (kind, name) = key.split_once('/').unwrap_or(("", key));
-    let (c, ns) = (cluster.client.clone(), cluster.namespace.as_str());
-    let scale = match kind {
-        "deployment" => {
-            let api = Api::<Deployment>::namespaced(c, ns);
-            retry("cannot read scale", || api.get_scale(name)).await?
+/// Reads, and with `replicas` sets, the scale subresource of one workload kind.
+async fn scale<K>(api: Api<K>, name: &str, replicas: Option<i32>) -> anyhow::Result<i32>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let scale = match replicas {
+        None => {
+            retry(&format!("cannot read the scale of {name}"), || {
+                api.get_scale(name)
+            })
+            .await?
         }
-        "statefulset" => {
-            let api = Api::<StatefulSet>::namespaced(c, ns);
-            retry("cannot read scale", || api.get_scale(name)).await?
-        }
-        _ => {
-            let api = Api::<ReplicaSet>::namespaced(c, ns);
-            retry("cannot read scale", || api.get_scale(name)).await?
+        Some(n) => {
+            let body = json!({"spec": {"replicas": n}});
+            let patch = Patch::Merge(&body);
+            let params = PatchParams::default();
+            retry(&format!("cannot scale {name} to {n}"), || {
+                api.patch_scale(name, &params, &patch)
+            })
+            .await?
         }
     };
     Ok(scale.spec.and_then(|s| s.replicas).unwrap_or(0))
 }
 
-async fn set_scale(cluster: &Cluster, key: &str, replicas: i32) -> anyhow::Result<()> {
+/// The scale of an owner named `deployment/x`, `statefulset/x` or `replicaset/x`; with
+/// `replicas`, sets it first.
+async fn owner_scale(cluster: &Cluster, key: &str, replicas: Option<i32>) -> anyhow::Result<i32> {
     let (kind, name) = key.split_once('/').unwrap_or(("", key));
     let (c, ns) = (cluster.client.clone(), cluster.namespace.as_str());
-    let body = json!({"spec": {"replicas": replicas}});
-    let patch = Patch::Merge(&body);
-    let params = PatchParams::default();
-    let what = format!("cannot scale {key} to {replicas}");
     match kind {
-        "deployment" => {
-            let api = Api::<Deployment>::namespaced(c, ns);
-            retry(&what, || api.patch_scale(name, &params, &patch)).await?;
-        }
-        "statefulset" => {
-            let api = Api::<StatefulSet>::namespaced(c, ns);
-            retry(&what, || api.patch_scale(name, &params, &patch)).await?;
-        }
-        _ => {
-            let api = Api::<ReplicaSet>::namespaced(c, ns);
-            retry(&what, || api.patch_scale(name, &params, &patch)).await?;
-        }
+        "deployment" => scale(Api::<Deployment>::namespaced(c, ns), name, replicas).await,
+        "statefulset" => scale(Api::<StatefulSet>::namespaced(c, ns), name, replicas).await,
+        _ => scale(Api::<ReplicaSet>::namespaced(c, ns), name, replicas).await,
     }
-    Ok(())
+}
+
+async fn scale_of(cluster: &Cluster, key: &str) -> anyhow::Result<i32> {
+    owner_scale(cluster, key, None).await
+}
+
+async fn set_scale(cluster: &Cluster, key: &str, replicas: i32) -> anyhow::Result<()> {
+    owner_scale(cluster, key, Some(replicas)).await.map(|_| ())
 }
 
 fn human(bytes: u64) -> String {
