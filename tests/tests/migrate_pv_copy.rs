@@ -518,3 +518,60 @@ fn a_copy_whose_pod_connection_breaks_fails_cleanly_and_can_be_run_again() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("verified:"), "{}", text(&o));
 }
+
+/// Across namespaces each side gets its own pod and the archive streams through the plugin;
+/// the result is verified the same way.
+#[test]
+fn a_copy_into_another_namespace_streams_between_two_pods_and_verifies() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    c.kubectl(&["create", "namespace", "kubeflow-v17"]).ok();
+    sh(
+        &c,
+        NS,
+        "minio-0",
+        "cd /data && mkdir -p b && head -c 5000000 /dev/urandom > b/blob && ln b/blob b/hard && ln -s blob b/soft && truncate -s 64M b/sparse && chown 1000:1000 b/blob && chmod 0640 b/blob",
+    );
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            "minio-data-minio-0",
+            "minio-data",
+            "-n",
+            NS,
+            "--to-namespace",
+            "kubeflow-v17",
+            "--create",
+            "--quiesce",
+            "--verify=checksum",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("report json");
+    assert_eq!(report["verified"], true, "{report:#}");
+    assert_eq!(report["files"], 3, "{report:#}");
+    assert_eq!(
+        c.jsonpath(
+            &["pvc", "minio-data", "-n", "kubeflow-v17"],
+            "{.status.phase}"
+        ),
+        "Bound"
+    );
+    for (ns, pod) in [
+        (NS, "migrate-pv-minio-data-source"),
+        ("kubeflow-v17", "migrate-pv-minio-data"),
+    ] {
+        assert!(
+            c.kubectl(&["get", "pod", pod, "-n", ns]).code != 0,
+            "pod/{pod} is removed"
+        );
+    }
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "1",
+        "the owner is back"
+    );
+}

@@ -206,10 +206,22 @@ pub fn migration_pod(
     name: &str,
     namespace: &str,
     image: &str,
-    source: &str,
-    dest: &str,
+    source: Option<&str>,
+    dest: Option<&str>,
     affinity: Option<serde_json::Value>,
 ) -> serde_json::Value {
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    if let Some(source) = source {
+        mounts.push(json!({"name": "source", "mountPath": "/source", "readOnly": true}));
+        volumes.push(json!({"name": "source", "persistentVolumeClaim": {"claimName": source, "readOnly": true}}));
+    }
+    if let Some(dest) = dest {
+        mounts.push(json!({"name": "dest", "mountPath": "/dest"}));
+        volumes.push(json!({"name": "dest", "persistentVolumeClaim": {"claimName": dest}}));
+    }
+    mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
+    volumes.push(json!({"name": "tmp", "emptyDir": {}}));
     let mut spec = json!({
         "restartPolicy": "Never",
         "automountServiceAccountToken": false,
@@ -225,17 +237,9 @@ pub fn migration_pod(
                 "readOnlyRootFilesystem": true,
                 "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD"]},
             },
-            "volumeMounts": [
-                {"name": "source", "mountPath": "/source", "readOnly": true},
-                {"name": "dest", "mountPath": "/dest"},
-                {"name": "tmp", "mountPath": "/tmp"},
-            ],
+            "volumeMounts": mounts,
         }],
-        "volumes": [
-            {"name": "source", "persistentVolumeClaim": {"claimName": source, "readOnly": true}},
-            {"name": "dest", "persistentVolumeClaim": {"claimName": dest}},
-            {"name": "tmp", "emptyDir": {}},
-        ],
+        "volumes": volumes,
     });
     if let Some(a) = affinity {
         spec["affinity"] = a;
@@ -493,11 +497,6 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             .clone()
             .unwrap_or_else(|| cluster.namespace.clone()),
     };
-    if dest_cluster.namespace != cluster.namespace {
-        anyhow::bail!(
-            "--to-namespace: a pod mounts claims of its own namespace only; copy across namespaces by adopting the volume there first"
-        );
-    }
     let source = cluster.claim(&c.source).await?.ok_or_else(|| {
         crate::plan::PlanError::ClaimNotFound(c.source.clone(), cluster.namespace.clone())
     })?;
@@ -544,8 +543,22 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     } else {
         None
     };
-    let affinity = placement(&source_pv, dest_pv.as_ref(), attached_on.as_deref())
-        .map_err(anyhow::Error::msg)?;
+    let same_namespace = dest_cluster.namespace == cluster.namespace;
+    // One pod mounts both claims in one namespace; across namespaces each side gets its own
+    // pod and the archive streams through this process.
+    let (source_affinity, dest_affinity) = if same_namespace {
+        let a = placement(&source_pv, dest_pv.as_ref(), attached_on.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        (a.clone(), a)
+    } else {
+        (
+            placement(&source_pv, None, attached_on.as_deref()).map_err(anyhow::Error::msg)?,
+            match &dest_pv {
+                Some(d) => placement(d, None, None).map_err(anyhow::Error::msg)?,
+                None => None,
+            },
+        )
+    };
     let source_spec = source.spec.clone().unwrap_or_default();
     let size = c.size.clone().unwrap_or_else(|| {
         source_pv
@@ -577,6 +590,56 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         owners.extend(quiesced);
     }
     let pod = pod_name(&c.dest);
+    let (src_side, dst_side) = if same_namespace {
+        let manifest = migration_pod(
+            &pod,
+            &cluster.namespace,
+            &c.image,
+            Some(&c.source),
+            Some(&c.dest),
+            source_affinity,
+        );
+        (
+            Side {
+                cluster: cluster.clone(),
+                pod: pod.clone(),
+                manifest: manifest.clone(),
+            },
+            Side {
+                cluster: cluster.clone(),
+                pod: pod.clone(),
+                manifest,
+            },
+        )
+    } else {
+        let src_pod = pod_name(&format!("{}-source", c.dest));
+        (
+            Side {
+                cluster: cluster.clone(),
+                manifest: migration_pod(
+                    &src_pod,
+                    &cluster.namespace,
+                    &c.image,
+                    Some(&c.source),
+                    None,
+                    source_affinity,
+                ),
+                pod: src_pod,
+            },
+            Side {
+                cluster: dest_cluster.clone(),
+                manifest: migration_pod(
+                    &pod,
+                    &dest_cluster.namespace,
+                    &c.image,
+                    None,
+                    Some(&c.dest),
+                    dest_affinity,
+                ),
+                pod: pod.clone(),
+            },
+        )
+    };
 
     // The plan.
     let mut steps: Vec<String> = Vec::new();
@@ -597,10 +660,17 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
                 .join(",")
         ));
     }
-    steps.push(format!(
-        "start pod/{pod} ({}) mounting pvc/{} read-only at /source and pvc/{} at /dest",
-        c.image, c.source, c.dest
-    ));
+    if same_namespace {
+        steps.push(format!(
+            "start pod/{pod} ({}) mounting pvc/{} read-only at /source and pvc/{} at /dest",
+            c.image, c.source, c.dest
+        ));
+    } else {
+        steps.push(format!(
+            "start pod/{} in {} mounting pvc/{} read-only, and pod/{pod} in {} mounting pvc/{}; the archive streams between them through this command",
+            src_side.pod, cluster.namespace, c.source, dest_cluster.namespace, c.dest
+        ));
+    }
     steps.push("refuse if /dest has less room than /source uses".into());
     steps.push(
         "copy /source → /dest with GNU tar (owners, modes, times, links, sparse files)".into(),
@@ -613,7 +683,11 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             ""
         }
     ));
-    steps.push(format!("delete pod/{pod}"));
+    steps.push(if same_namespace {
+        format!("delete pod/{pod}")
+    } else {
+        format!("delete pod/{} and pod/{pod}", src_side.pod)
+    });
     let styles = args.output.styles();
     let table_out = args.output.format == output::Format::Table;
     if table_out {
@@ -679,29 +753,13 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             let pvc: PersistentVolumeClaim = serde_json::from_value(pvc)?;
             dest_cluster.create_claim(&pvc).await?;
         }
-        copy_in_pod(args, c, cluster, &pod, affinity).await
+        copy_in_pods(args, c, &src_side, &dst_side).await
     }
     .await;
-    // Whatever happened: the pod goes, the owners come back.
-    let pods = cluster.pods();
-    let _ = pods.delete(&pod, &DeleteParams::default()).await;
-    // Until the pod is gone it still mounts both claims; wait so that what runs next (the
-    // owners scaled back, another copy) finds them free.
-    let gone = wait(
-        args.timeouts().bind,
-        &format!("pod/{pod} to be deleted"),
-        || async {
-            Ok(retry("cannot read pod", || pods.get_opt(&pod))
-                .await?
-                .is_none())
-        },
-    )
-    .await;
-    if let Err(e) = gone {
-        eprintln!(
-            "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
-            cluster.namespace
-        );
+    // Whatever happened: the pods go, the owners come back.
+    remove_pod(args, &src_side).await;
+    if !same_namespace {
+        remove_pod(args, &dst_side).await;
     }
     let mut restore_error = None;
     for (owner, replicas) in &owners {
@@ -778,15 +836,18 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     })
 }
 
-async fn copy_in_pod(
-    args: &Args,
-    c: &CopyArgs,
-    cluster: &Cluster,
-    pod: &str,
-    affinity: Option<serde_json::Value>,
-) -> anyhow::Result<tree::Verification> {
-    let pods = cluster.pods();
-    // A pod left by an interrupted run is replaced: its copy may be half done.
+/// One migration pod: where it runs and what it mounts.
+pub struct Side {
+    pub cluster: Cluster,
+    pub pod: String,
+    pub manifest: serde_json::Value,
+}
+
+/// Replaces a pod left by an interrupted run (its copy may be half done), creates the pod and
+/// waits until it runs.
+async fn start_pod(args: &Args, side: &Side) -> anyhow::Result<()> {
+    let pods = side.cluster.pods();
+    let pod = side.pod.as_str();
     if retry("cannot read pod", || pods.get_opt(pod))
         .await?
         .is_some()
@@ -804,14 +865,7 @@ async fn copy_in_pod(
         )
         .await?;
     }
-    let manifest: Pod = serde_json::from_value(migration_pod(
-        pod,
-        &cluster.namespace,
-        &c.image,
-        &c.source,
-        &c.dest,
-        affinity,
-    ))?;
+    let manifest: Pod = serde_json::from_value(side.manifest.clone())?;
     let params = PostParams::default();
     retry(&format!("cannot create pod/{pod}"), || {
         pods.create(&params, &manifest)
@@ -831,19 +885,180 @@ async fn copy_in_pod(
             }
         },
     )
-    .await?;
-    let space = exec_ok(
-        &pods,
-        pod,
-        tree::space_command("/source", "/dest"),
-        "measuring space",
-        &mut |_| {},
+    .await
+}
+
+/// Deletes a migration pod and waits until it no longer mounts anything.
+async fn remove_pod(args: &Args, side: &Side) {
+    let pods = side.cluster.pods();
+    let pod = side.pod.as_str();
+    let _ = pods.delete(pod, &DeleteParams::default()).await;
+    // Until the pod is gone it still mounts its claims; wait so that what runs next (the
+    // owners scaled back, another copy) finds them free.
+    let gone = wait(
+        args.timeouts().bind,
+        &format!("pod/{pod} to be deleted"),
+        || async {
+            Ok(retry("cannot read pod", || pods.get_opt(pod))
+                .await?
+                .is_none())
+        },
     )
-    .await?;
-    let (used, free) = tree::parse_space(&std::fs::read_to_string(space.path())?)?;
+    .await;
+    if let Err(e) = gone {
+        eprintln!(
+            "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
+            side.cluster.namespace
+        );
+    }
+}
+
+async fn run_in(
+    side: &Side,
+    argv: Vec<String>,
+    what: &str,
+) -> anyhow::Result<tempfile::NamedTempFile> {
+    exec_ok(&side.cluster.pods(), &side.pod, argv, what, &mut |_| {}).await
+}
+
+/// Streams a tar archive from the source pod into the destination pod through this process,
+/// in constant memory. Both ends must report success.
+async fn pipe_copy(src: &Side, dst: &Side, on_line: &mut dyn FnMut(&str)) -> anyhow::Result<()> {
+    let out_params = AttachParams::default()
+        .container("migrate")
+        .stdin(false)
+        .stdout(true)
+        .stderr(true);
+    let in_params = AttachParams::default()
+        .container("migrate")
+        .stdin(true)
+        .stdout(false)
+        .stderr(true);
+    let (src_pods, dst_pods) = (src.cluster.pods(), dst.cluster.pods());
+    let mut pack = src_pods
+        .exec(&src.pod, tree::pack_command("/source"), &out_params)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot exec in pod/{}: {}", src.pod, describe(&e)))?;
+    let mut unpack = dst_pods
+        .exec(&dst.pod, tree::unpack_command("/dest"), &in_params)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot exec in pod/{}: {}", dst.pod, describe(&e)))?;
+    let mut archive = pack
+        .stdout()
+        .ok_or_else(|| anyhow::anyhow!("no stdout from pod/{}", src.pod))?;
+    let mut sink = unpack
+        .stdin()
+        .ok_or_else(|| anyhow::anyhow!("no stdin to pod/{}", dst.pod))?;
+    let pack_err = pack
+        .stderr()
+        .ok_or_else(|| anyhow::anyhow!("no stderr from pod/{}", src.pod))?;
+    let unpack_err = unpack
+        .stderr()
+        .ok_or_else(|| anyhow::anyhow!("no stderr from pod/{}", dst.pod))?;
+    let (pack_status, unpack_status) = (pack.take_status(), unpack.take_status());
+    let mut pack_last = String::new();
+    let mut unpack_last = String::new();
+    let stream = async {
+        tokio::io::copy(&mut archive, &mut sink).await?;
+        // Dropping the writer does not end the remote command's input; shutting it down does.
+        sink.shutdown().await?;
+        Ok::<_, std::io::Error>(())
+    };
+    let pack_lines = async {
+        let mut lines = tokio::io::BufReader::new(pack_err).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            on_line(&line);
+            if !line.trim().is_empty() && tree::progress_line(&line).is_none() {
+                pack_last = line;
+            }
+        }
+    };
+    let unpack_lines = async {
+        let mut lines = tokio::io::BufReader::new(unpack_err).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if !line.trim().is_empty() {
+                unpack_last = line;
+            }
+        }
+    };
+    let pack_join = pack.join();
+    tokio::pin!(pack_join);
+    let mut readers = Box::pin(async { tokio::join!(stream, pack_lines, unpack_lines).0 });
+    let streamed = tokio::select! {
+        streamed = &mut readers => streamed,
+        _ = &mut pack_join => match tokio::time::timeout(DRAIN, &mut readers).await {
+            Ok(streamed) => streamed,
+            Err(_) => Err(std::io::Error::other("the exec stream was cut before it ended")),
+        },
+    };
+    drop(readers);
+    let verdict = |status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
+                   pod: &str,
+                   last: &str| match status {
+        Some(s) if s.status.as_deref() == Some("Success") => Ok(()),
+        Some(s) => Err(anyhow::anyhow!(
+            "the copy failed in pod/{pod}: {} {last}",
+            s.message.unwrap_or_default()
+        )),
+        None => Err(anyhow::anyhow!(
+            "the copy's stream to pod/{pod} ended without an exit status {last}"
+        )),
+    };
+    let pack_status = match pack_status {
+        Some(s) => tokio::time::timeout(DRAIN, s).await.ok().flatten(),
+        None => None,
+    };
+    let unpack_status = match unpack_status {
+        Some(s) => tokio::time::timeout(DRAIN * 6, s).await.ok().flatten(),
+        None => None,
+    };
+    streamed.map_err(|e| {
+        anyhow::anyhow!(
+            "the copy stream from pod/{} to pod/{} broke: {e}",
+            src.pod,
+            dst.pod
+        )
+    })?;
+    verdict(pack_status, &src.pod, &pack_last)?;
+    verdict(unpack_status, &dst.pod, &unpack_last)?;
+    let _ = tokio::time::timeout(DRAIN, unpack.join()).await;
+    Ok(())
+}
+
+/// Measures, copies and verifies, with one pod (same namespace) or two (across namespaces).
+async fn copy_in_pods(
+    args: &Args,
+    c: &CopyArgs,
+    src: &Side,
+    dst: &Side,
+) -> anyhow::Result<tree::Verification> {
+    let same = src.pod == dst.pod && src.cluster.namespace == dst.cluster.namespace;
+    start_pod(args, src).await?;
+    if !same {
+        start_pod(args, dst).await?;
+    }
+    let (used, free) = if same {
+        let space = run_in(
+            src,
+            tree::space_command("/source", "/dest"),
+            "measuring space",
+        )
+        .await?;
+        tree::parse_space(&std::fs::read_to_string(space.path())?)?
+    } else {
+        let used = run_in(src, tree::used_command("/source"), "measuring /source").await?;
+        let avail = run_in(dst, tree::avail_command("/dest"), "measuring /dest").await?;
+        let text = format!(
+            "{} {}",
+            std::fs::read_to_string(used.path())?.trim(),
+            std::fs::read_to_string(avail.path())?.trim()
+        );
+        tree::parse_space(&text)?
+    };
     // A volume backed by a shared filesystem (hostPath, local-path, NFS exports) shows the
     // whole filesystem's free space; the claim's capacity is the limit the user asked for.
-    let capacity = cluster
+    let capacity = dst
+        .cluster
         .claim(&c.dest)
         .await?
         .and_then(|d| {
@@ -888,57 +1103,36 @@ async fn copy_in_pod(
             }
         }
     };
-    exec_ok(
-        &pods,
-        pod,
-        tree::copy_command("/source", "/dest"),
-        "the copy",
-        &mut on_progress,
-    )
-    .await?;
+    if same {
+        exec_ok(
+            &src.cluster.pods(),
+            &src.pod,
+            tree::copy_command("/source", "/dest"),
+            "the copy",
+            &mut on_progress,
+        )
+        .await?;
+    } else {
+        pipe_copy(src, dst, &mut on_progress).await?;
+    }
     if bar {
         eprintln!();
     }
-    let src = exec_ok(
-        &pods,
-        pod,
-        tree::manifest_command("/source"),
-        "listing /source",
-        &mut |_| {},
-    )
-    .await?;
-    let dst = exec_ok(
-        &pods,
-        pod,
-        tree::manifest_command("/dest"),
-        "listing /dest",
-        &mut |_| {},
-    )
-    .await?;
     let open = |f: &tempfile::NamedTempFile| -> anyhow::Result<std::io::BufReader<std::fs::File>> {
         Ok(std::io::BufReader::new(f.reopen()?))
     };
-    let mut verification = tree::compare(tree::entries(open(&src)?), tree::entries(open(&dst)?))?;
+    let listed_src = run_in(src, tree::manifest_command("/source"), "listing /source").await?;
+    let listed_dst = run_in(dst, tree::manifest_command("/dest"), "listing /dest").await?;
+    let mut verification = tree::compare(
+        tree::entries(open(&listed_src)?),
+        tree::entries(open(&listed_dst)?),
+    )?;
     if c.verify == Verify::Checksum {
-        let src = exec_ok(
-            &pods,
-            pod,
-            tree::checksum_command("/source"),
-            "hashing /source",
-            &mut |_| {},
-        )
-        .await?;
-        let dst = exec_ok(
-            &pods,
-            pod,
-            tree::checksum_command("/dest"),
-            "hashing /dest",
-            &mut |_| {},
-        )
-        .await?;
+        let summed_src = run_in(src, tree::checksum_command("/source"), "hashing /source").await?;
+        let summed_dst = run_in(dst, tree::checksum_command("/dest"), "hashing /dest").await?;
         tree::compare_checksums(
-            tree::checksums(open(&src)?),
-            tree::checksums(open(&dst)?),
+            tree::checksums(open(&summed_src)?),
+            tree::checksums(open(&summed_dst)?),
             &mut verification,
         )?;
     }

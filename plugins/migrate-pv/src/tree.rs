@@ -83,6 +83,33 @@ tar --create --file=- --directory="$1" --format=posix --sparse --numeric-owner \
     --delay-directory-restore
 "#;
 
+/// Bash script of [`pack_command`]: the sending half of [`COPY_SCRIPT`], archive on stdout.
+const PACK_SCRIPT: &str = r#"set -euo pipefail
+export LC_ALL=C
+tar --create --file=- --directory="$1" --format=posix --sparse --numeric-owner \
+    --totals --checkpoint=1000 --checkpoint-action='echo=migrate-pv copied %{w}T' .
+"#;
+
+/// Bash script of [`unpack_command`]: the receiving half of [`COPY_SCRIPT`], archive on stdin.
+const UNPACK_SCRIPT: &str = r#"set -euo pipefail
+export LC_ALL=C
+tar --extract --file=- --directory="$1" --preserve-permissions --same-owner --numeric-owner \
+    --delay-directory-restore
+"#;
+
+/// Bash script of [`used_command`].
+const USED_SCRIPT: &str = r#"set -euo pipefail
+used=$(du -sxB1 -- "$1")
+printf '%s\n' "${used%%$'\t'*}"
+"#;
+
+/// Bash script of [`avail_command`].
+const AVAIL_SCRIPT: &str = r#"set -euo pipefail
+avail=$(df -B1 --output=avail -- "$1")
+avail=${avail##*$'\n'}
+printf '%s\n' "${avail// /}"
+"#;
+
 /// Bash script of [`space_command`]: `$1` is the source, `$2` the destination.
 const SPACE_SCRIPT: &str = r#"set -euo pipefail
 used=$(du -sxB1 -- "$1")
@@ -128,6 +155,27 @@ pub fn checksum_command(root: &str) -> Vec<String> {
 /// progress lines to stderr that [`progress_line`] reads.
 pub fn copy_command(source: &str, dest: &str) -> Vec<String> {
     bash(COPY_SCRIPT, "migrate-pv-copy", &[source, dest])
+}
+
+/// argv writing a tar archive of `source` to stdout (the sending half of [`copy_command`],
+/// for copies between pods); progress on stderr as with the copy.
+pub fn pack_command(source: &str) -> Vec<String> {
+    bash(PACK_SCRIPT, "migrate-pv-pack", &[source])
+}
+
+/// argv extracting a tar archive from stdin into `dest` (the receiving half).
+pub fn unpack_command(dest: &str) -> Vec<String> {
+    bash(UNPACK_SCRIPT, "migrate-pv-unpack", &[dest])
+}
+
+/// argv printing the bytes `source` uses.
+pub fn used_command(source: &str) -> Vec<String> {
+    bash(USED_SCRIPT, "migrate-pv-used", &[source])
+}
+
+/// argv printing the bytes available in `dest`.
+pub fn avail_command(dest: &str) -> Vec<String> {
+    bash(AVAIL_SCRIPT, "migrate-pv-avail", &[dest])
 }
 
 /// argv printing `<bytes used by source> <bytes available in dest>`.
