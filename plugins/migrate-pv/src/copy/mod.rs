@@ -1,0 +1,466 @@
+//! `copy SOURCE DEST`: a short-lived migration pod mounts SOURCE read-only and DEST, copies
+//! with GNU tar, then both sides are listed and compared (and hashed with `--verify=checksum`).
+//! The pod is removed at the end, also on failure, and quiesced owners are scaled back. Across
+//! namespaces each side has its own pod and the archive streams through this process.
+
+mod pod;
+mod quiesce;
+mod stream;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+use serde_json::json;
+use upgrade_shared::{exit, names, output, prompt};
+
+use crate::cluster::{Cluster, retry};
+use crate::execute::wait;
+use crate::{Args, DryRun, journal, tree};
+
+use pod::{Side, remove_pod};
+pub use pod::{migration_pod, placement, pod_name};
+use quiesce::{owners_of, set_scale};
+use stream::copy_in_pods;
+
+/// Default image: small, public, and carries GNU tar, findutils, coreutils and sort.
+pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
+
+/// How thoroughly to verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Verify {
+    /// Compare type, size, mode, owner, mtime and link targets of every entry.
+    Manifest,
+    /// Also compare a sha256 of every regular file.
+    Checksum,
+}
+
+/// Flags of `copy`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CopyArgs {
+    /// The claim to copy from (mounted read-only).
+    pub source: String,
+    /// The claim to copy into.
+    pub dest: String,
+    /// Namespace of DEST (default: the namespace of SOURCE).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub to_namespace: Option<String>,
+    /// Create DEST when it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// Size of a created DEST (default: SOURCE's capacity).
+    #[arg(long, requires = "create")]
+    pub size: Option<String>,
+    /// Storage class of a created DEST (default: SOURCE's).
+    #[arg(long, requires = "create")]
+    pub storage_class: Option<String>,
+    /// Image of the migration pod; it needs GNU tar, find, sort, sha256sum, du and df.
+    #[arg(long, default_value = DEFAULT_IMAGE)]
+    pub image: String,
+    /// Scale the owners of pods that mount SOURCE to zero for the copy, and back afterwards.
+    #[arg(long, conflicts_with = "allow_live")]
+    pub quiesce: bool,
+    /// Copy while SOURCE is in use (not a point-in-time copy: files may change under it).
+    #[arg(long)]
+    pub allow_live: bool,
+    /// Verification after the copy.
+    #[arg(long, value_enum, default_value = "manifest")]
+    pub verify: Verify,
+}
+
+impl CopyArgs {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for n in [&self.source, &self.dest] {
+            names::check_name("claim", n).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(ns) = &self.to_namespace {
+            names::check_name("namespace", ns).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(size) = &self.size
+            && crate::statefulset::bytes(&k8s_openapi::apimachinery::pkg::api::resource::Quantity(
+                size.clone(),
+            ))
+            .is_none()
+        {
+            anyhow::bail!("--size {size:?} is not a quantity (e.g. 10Gi)");
+        }
+        if self.image.is_empty() || self.image.chars().any(char::is_whitespace) {
+            anyhow::bail!("--image {:?} is not an image reference", self.image);
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn human(bytes: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", units[i])
+}
+
+/// The result of a copy, as printed with `-o json|yaml`.
+#[derive(Debug, serde::Serialize)]
+pub struct CopyReport {
+    pub source: String,
+    pub dest: String,
+    pub namespace: String,
+    pub verified: bool,
+    pub verify: String,
+    pub files: u64,
+    pub directories: u64,
+    pub symlinks: u64,
+    pub bytes: u64,
+    pub differences: Vec<tree::Difference>,
+    pub more_differences: u64,
+}
+
+/// Runs `copy`.
+pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result<u8> {
+    let dest_cluster = Cluster {
+        client: cluster.client.clone(),
+        namespace: c
+            .to_namespace
+            .clone()
+            .unwrap_or_else(|| cluster.namespace.clone()),
+    };
+    let source = cluster.claim(&c.source).await?.ok_or_else(|| {
+        crate::plan::PlanError::ClaimNotFound(c.source.clone(), cluster.namespace.clone())
+    })?;
+    let source_pv = cluster
+        .volume_of(&source)
+        .await?
+        .ok_or_else(|| crate::plan::PlanError::NotBound(c.source.clone(), "not bound".into()))?;
+    let dest = dest_cluster.claim(&c.dest).await?;
+    if dest.is_none() && !c.create {
+        anyhow::bail!(
+            "persistentvolumeclaims {:?} not found in namespace {}; pass --create to create it",
+            c.dest,
+            dest_cluster.namespace
+        );
+    }
+    let dest_pv = match &dest {
+        Some(d) => dest_cluster.volume_of(d).await?,
+        None => None,
+    };
+    let users = cluster.pods_using(&c.source).await?;
+    let dest_users = dest_cluster.pods_using(&c.dest).await?;
+    if !dest_users.is_empty() {
+        anyhow::bail!(
+            "pvc/{} is in use by {}: a copy would write under a running application",
+            c.dest,
+            dest_users.join(", ")
+        );
+    }
+    if !users.is_empty() && !c.quiesce && !c.allow_live {
+        anyhow::bail!(
+            "pvc/{} is mounted by {}: pass --quiesce to scale their owners to zero for the copy, or --allow-live for a copy that is not point-in-time",
+            c.source,
+            users
+                .iter()
+                .map(|p| format!("pod/{p}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let attached_on = if c.allow_live && !users.is_empty() {
+        let pods = cluster.pods();
+        let first = retry("cannot read pod", || pods.get(&users[0])).await?;
+        first.spec.and_then(|s| s.node_name)
+    } else {
+        None
+    };
+    let same_namespace = dest_cluster.namespace == cluster.namespace;
+    // One pod mounts both claims in one namespace; across namespaces each side gets its own
+    // pod and the archive streams through this process.
+    let (source_affinity, dest_affinity) = if same_namespace {
+        let a = placement(&source_pv, dest_pv.as_ref(), attached_on.as_deref())
+            .map_err(anyhow::Error::msg)?;
+        (a.clone(), a)
+    } else {
+        (
+            placement(&source_pv, None, attached_on.as_deref()).map_err(anyhow::Error::msg)?,
+            match &dest_pv {
+                Some(d) => placement(d, None, None).map_err(anyhow::Error::msg)?,
+                None => None,
+            },
+        )
+    };
+    let source_spec = source.spec.clone().unwrap_or_default();
+    let size = c.size.clone().unwrap_or_else(|| {
+        source_pv
+            .spec
+            .as_ref()
+            .and_then(|s| s.capacity.as_ref())
+            .and_then(|cap| cap.get("storage"))
+            .map(|q| q.0.clone())
+            .unwrap_or_else(|| "1Gi".into())
+    });
+    let class = c
+        .storage_class
+        .clone()
+        .or_else(|| source_spec.storage_class_name.clone());
+    let mut owners = if c.quiesce {
+        owners_of(cluster, &users).await?
+    } else {
+        BTreeMap::new()
+    };
+    // An interrupted run may have scaled owners to zero already: this run restores them too,
+    // to the replicas recorded before the first run touched them.
+    if let Some(journal::Entry::Copy {
+        quiesced, state, ..
+    }) = journal::read(cluster)
+        .await?
+        .remove(&journal::copy_key(&c.dest))
+        && state == "started"
+    {
+        owners.extend(quiesced);
+    }
+    let pod = pod_name(&c.dest);
+    let (src_side, dst_side) = if same_namespace {
+        let manifest = migration_pod(
+            &pod,
+            &cluster.namespace,
+            &c.image,
+            Some(&c.source),
+            Some(&c.dest),
+            source_affinity,
+        );
+        (
+            Side {
+                cluster: cluster.clone(),
+                pod: pod.clone(),
+                manifest: manifest.clone(),
+            },
+            Side {
+                cluster: cluster.clone(),
+                pod: pod.clone(),
+                manifest,
+            },
+        )
+    } else {
+        let src_pod = pod_name(&format!("{}-source", c.dest));
+        (
+            Side {
+                cluster: cluster.clone(),
+                manifest: migration_pod(
+                    &src_pod,
+                    &cluster.namespace,
+                    &c.image,
+                    Some(&c.source),
+                    None,
+                    source_affinity,
+                ),
+                pod: src_pod,
+            },
+            Side {
+                cluster: dest_cluster.clone(),
+                manifest: migration_pod(
+                    &pod,
+                    &dest_cluster.namespace,
+                    &c.image,
+                    None,
+                    Some(&c.dest),
+                    dest_affinity,
+                ),
+                pod: pod.clone(),
+            },
+        )
+    };
+
+    // The plan.
+    let mut steps: Vec<String> = Vec::new();
+    for (owner, replicas) in &owners {
+        steps.push(format!(
+            "scale {owner} from {replicas} to 0 (back to {replicas} afterwards)"
+        ));
+    }
+    if dest.is_none() {
+        steps.push(format!(
+            "create pvc/{} ({size}, class {}, {})",
+            c.dest,
+            class.clone().unwrap_or_else(|| "default".into()),
+            source_spec
+                .access_modes
+                .clone()
+                .unwrap_or_default()
+                .join(",")
+        ));
+    }
+    if same_namespace {
+        steps.push(format!(
+            "start pod/{pod} ({}) mounting pvc/{} read-only at /source and pvc/{} at /dest",
+            c.image, c.source, c.dest
+        ));
+    } else {
+        steps.push(format!(
+            "start pod/{} in {} mounting pvc/{} read-only, and pod/{pod} in {} mounting pvc/{}; the archive streams between them through this command",
+            src_side.pod, cluster.namespace, c.source, dest_cluster.namespace, c.dest
+        ));
+    }
+    steps.push("refuse if /dest has less room than /source uses".into());
+    steps.push(
+        "copy /source → /dest with GNU tar (owners, modes, times, links, sparse files)".into(),
+    );
+    steps.push(format!(
+        "verify: compare every entry's type, size, mode, owner, mtime and link target{}",
+        if c.verify == Verify::Checksum {
+            ", and a sha256 of every file"
+        } else {
+            ""
+        }
+    ));
+    steps.push(if same_namespace {
+        format!("delete pod/{pod}")
+    } else {
+        format!("delete pod/{} and pod/{pod}", src_side.pod)
+    });
+    let styles = args.output.styles();
+    let table_out = args.output.format == output::Format::Table;
+    if table_out {
+        let mut text = format!(
+            "{} copy {} {} in namespace {}\n",
+            styles.heading("Plan:"),
+            c.source,
+            c.dest,
+            cluster.namespace
+        );
+        for (i, s) in steps.iter().enumerate() {
+            text.push_str(&format!("{:>3}. {s}\n", i + 1));
+        }
+        if c.allow_live && !users.is_empty() {
+            text.push_str(&format!(
+                "{} pvc/{} is in use: the copy is not point-in-time\n",
+                styles.warn("warning:"),
+                c.source
+            ));
+        }
+        output::print(&text)?;
+    } else if args.dry_run != DryRun::None {
+        output::print(&output::to_document(
+            &json!({"command": "copy", "namespace": cluster.namespace, "steps": steps}),
+            args.output.format,
+        )?)?;
+    }
+    if args.dry_run != DryRun::None {
+        return Ok(exit::OK);
+    }
+    let disruptive = !owners.is_empty() || dest.is_some();
+    if disruptive && !prompt::confirm("Carry out these steps?", args.yes)? {
+        anyhow::bail!("stopped: nothing was changed");
+    }
+    let key = journal::copy_key(&c.dest);
+    journal::write(
+        cluster,
+        &key,
+        &journal::Entry::Copy {
+            source: c.source.clone(),
+            dest: c.dest.clone(),
+            quiesced: owners.clone(),
+            state: "started".into(),
+        },
+    )
+    .await?;
+    for owner in owners.keys() {
+        set_scale(cluster, owner, 0).await?;
+    }
+    let outcome = async {
+        if !owners.is_empty() {
+            wait(args.timeouts().bind, &format!("pods using pvc/{} to stop", c.source), || async { Ok(cluster.pods_using(&c.source).await?.is_empty()) }).await?;
+        }
+        if dest.is_none() {
+            let mut pvc = json!({
+                "apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                "metadata": {"name": c.dest, "namespace": dest_cluster.namespace},
+                "spec": {"accessModes": source_spec.access_modes.clone().unwrap_or_else(|| vec!["ReadWriteOnce".into()]), "resources": {"requests": {"storage": size}}, "volumeMode": source_spec.volume_mode.clone().unwrap_or_else(|| "Filesystem".into())}
+            });
+            if let Some(class) = &class {
+                pvc["spec"]["storageClassName"] = json!(class);
+            }
+            let pvc: PersistentVolumeClaim = serde_json::from_value(pvc)?;
+            dest_cluster.create_claim(&pvc).await?;
+        }
+        copy_in_pods(args, c, &src_side, &dst_side).await
+    }
+    .await;
+    // Whatever happened: the pods go, the owners come back.
+    remove_pod(args, &src_side).await;
+    if !same_namespace {
+        remove_pod(args, &dst_side).await;
+    }
+    let mut restore_error = None;
+    for (owner, replicas) in &owners {
+        if let Err(e) = set_scale(cluster, owner, *replicas).await {
+            restore_error = Some(e.context(format!(
+                "{owner} is still at 0 replicas: scale it back to {replicas}"
+            )));
+        }
+    }
+    let verification = outcome?;
+    if let Some(e) = restore_error {
+        return Err(e);
+    }
+    let report = CopyReport {
+        source: c.source.clone(),
+        dest: c.dest.clone(),
+        namespace: cluster.namespace.clone(),
+        verified: verification.is_ok(),
+        verify: format!("{:?}", c.verify).to_lowercase(),
+        files: verification.files,
+        directories: verification.dirs,
+        symlinks: verification.symlinks,
+        bytes: verification.bytes,
+        differences: verification.differences.clone(),
+        more_differences: verification.more_differences,
+    };
+    journal::write(
+        cluster,
+        &key,
+        &journal::Entry::Copy {
+            source: c.source.clone(),
+            dest: c.dest.clone(),
+            quiesced: BTreeMap::new(),
+            state: if report.verified {
+                "verified".into()
+            } else {
+                "differs".into()
+            },
+        },
+    )
+    .await?;
+    if table_out {
+        let mut text = String::new();
+        if report.verified {
+            text.push_str(&format!(
+                "{} {} files, {} directories, {} symlinks, {} — identical ({})\n",
+                styles.good("verified:"),
+                report.files,
+                report.directories,
+                report.symlinks,
+                human(report.bytes),
+                report.verify
+            ));
+        } else {
+            text.push_str(&format!(
+                "{} the copy differs from the source:\n",
+                styles.bad("NOT verified:")
+            ));
+            for d in &report.differences {
+                text.push_str(&format!("  {}: {}\n", d.path, d.what));
+            }
+            if report.more_differences > 0 {
+                text.push_str(&format!("  … and {} more\n", report.more_differences));
+            }
+        }
+        output::print(&text)?;
+    } else {
+        output::print(&output::to_document(&report, args.output.format)?)?;
+    }
+    Ok(if report.verified {
+        exit::OK
+    } else {
+        exit::FINDINGS
+    })
+}

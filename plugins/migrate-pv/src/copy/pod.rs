@@ -1,0 +1,265 @@
+//! The migration pods: what they mount, where they may run, and their start and removal.
+
+use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
+use kube::api::{DeleteParams, PostParams};
+use serde_json::json;
+
+use crate::Args;
+use crate::cluster::{Cluster, retry};
+use crate::execute::wait;
+
+/// Node constraints a volume carries (`spec.nodeAffinity.required`), as hostnames when they
+/// are expressed that way; other terms are passed through to the pod.
+pub(super) fn volume_terms(v: &PersistentVolume) -> Vec<serde_json::Value> {
+    v.spec
+        .as_ref()
+        .and_then(|s| s.node_affinity.as_ref())
+        .and_then(|a| a.required.as_ref())
+        .map(|r| {
+            r.node_selector_terms
+                .iter()
+                .filter_map(|t| serde_json::to_value(t).ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub(super) fn hostnames(terms: &[serde_json::Value]) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for t in terms {
+        for e in t["matchExpressions"].as_array().into_iter().flatten() {
+            if e["key"] == "kubernetes.io/hostname" && e["operator"] == "In" {
+                out.extend(
+                    e["values"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().map(str::to_string)),
+                );
+            }
+        }
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+/// Where the migration pod must run: the node affinity terms of both volumes and, for a live
+/// copy, the node where SOURCE is attached. Refuses pairs that no node can serve.
+pub fn placement(
+    source: &PersistentVolume,
+    dest: Option<&PersistentVolume>,
+    attached_on: Option<&str>,
+) -> Result<Option<serde_json::Value>, String> {
+    let mut terms = volume_terms(source);
+    let mut allowed = hostnames(&terms);
+    if let Some(d) = dest {
+        let dterms = volume_terms(d);
+        if let (Some(a), Some(b)) = (&allowed, hostnames(&dterms)) {
+            let both: Vec<String> = a.iter().filter(|h| b.contains(h)).cloned().collect();
+            if both.is_empty() {
+                return Err(format!(
+                    "no node can mount both volumes: pv/{} is on {} and pv/{} on {}",
+                    source.metadata.name.clone().unwrap_or_default(),
+                    a.join(","),
+                    d.metadata.name.clone().unwrap_or_default(),
+                    b.join(",")
+                ));
+            }
+            allowed = Some(both);
+        }
+        // Terms of a volume must all be satisfied; node affinity ANDs expressions in a term.
+        if terms.is_empty() {
+            terms = dterms;
+        } else if !dterms.is_empty() {
+            terms = terms
+                .iter()
+                .flat_map(|a| {
+                    dterms.iter().map(move |b| {
+                        let mut exprs = a["matchExpressions"]
+                            .as_array()
+                            .cloned()
+                            .unwrap_or_default();
+                        exprs.extend(
+                            b["matchExpressions"]
+                                .as_array()
+                                .cloned()
+                                .unwrap_or_default(),
+                        );
+                        json!({"matchExpressions": exprs})
+                    })
+                })
+                .collect();
+        }
+    }
+    if let Some(node) = attached_on {
+        if allowed
+            .as_ref()
+            .is_some_and(|a| !a.iter().any(|h| h == node))
+        {
+            return Err(format!(
+                "SOURCE is attached on node {node}, which the volumes' node affinity excludes"
+            ));
+        }
+        let pin = json!({"key": "kubernetes.io/hostname", "operator": "In", "values": [node]});
+        terms = if terms.is_empty() {
+            vec![json!({"matchExpressions": [pin]})]
+        } else {
+            terms
+                .into_iter()
+                .map(|mut t| {
+                    let mut exprs = t["matchExpressions"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                    exprs.push(pin.clone());
+                    t["matchExpressions"] = json!(exprs);
+                    t
+                })
+                .collect()
+        };
+    }
+    Ok((!terms.is_empty()).then(|| json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}})))
+}
+
+/// The migration pod: SOURCE read-only at /source, DEST at /dest, no service account token,
+/// no privilege escalation, only the capabilities a faithful copy needs (owners, modes and
+/// times of files it does not own), read-only root filesystem.
+pub fn migration_pod(
+    name: &str,
+    namespace: &str,
+    image: &str,
+    source: Option<&str>,
+    dest: Option<&str>,
+    affinity: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mut mounts = Vec::new();
+    let mut volumes = Vec::new();
+    if let Some(source) = source {
+        mounts.push(json!({"name": "source", "mountPath": "/source", "readOnly": true}));
+        volumes.push(json!({"name": "source", "persistentVolumeClaim": {"claimName": source, "readOnly": true}}));
+    }
+    if let Some(dest) = dest {
+        mounts.push(json!({"name": "dest", "mountPath": "/dest"}));
+        volumes.push(json!({"name": "dest", "persistentVolumeClaim": {"claimName": dest}}));
+    }
+    mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
+    volumes.push(json!({"name": "tmp", "emptyDir": {}}));
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": false,
+        "enableServiceLinks": false,
+        "terminationGracePeriodSeconds": 5,
+        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
+        "containers": [{
+            "name": "migrate",
+            "image": image,
+            "command": ["sleep", "86400"],
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD"]},
+            },
+            "volumeMounts": mounts,
+        }],
+        "volumes": volumes,
+    });
+    if let Some(a) = affinity {
+        spec["affinity"] = a;
+    }
+    json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/managed-by": "kubectl-upgrade", "app.kubernetes.io/component": "migrate-pv"},
+        },
+        "spec": spec,
+    })
+}
+
+/// Name of the migration pod for a copy (stable, so a re-run finds a leftover one).
+pub fn pod_name(dest: &str) -> String {
+    let base = format!("migrate-pv-{dest}");
+    if base.len() <= 63 {
+        base
+    } else {
+        base[..63].trim_end_matches('-').to_string()
+    }
+}
+
+/// One migration pod: where it runs and what it mounts.
+pub struct Side {
+    pub cluster: Cluster,
+    pub pod: String,
+    pub manifest: serde_json::Value,
+}
+
+/// Replaces a pod left by an interrupted run (its copy may be half done), creates the pod and
+/// waits until it runs.
+pub(super) async fn start_pod(args: &Args, side: &Side) -> anyhow::Result<()> {
+    let pods = side.cluster.pods();
+    let pod = side.pod.as_str();
+    if retry("cannot read pod", || pods.get_opt(pod))
+        .await?
+        .is_some()
+    {
+        let params = DeleteParams::default();
+        retry("cannot delete pod", || pods.delete(pod, &params)).await?;
+        wait(
+            args.timeouts().bind,
+            &format!("pod/{pod} to go"),
+            || async {
+                Ok(retry("cannot read pod", || pods.get_opt(pod))
+                    .await?
+                    .is_none())
+            },
+        )
+        .await?;
+    }
+    let manifest: Pod = serde_json::from_value(side.manifest.clone())?;
+    let params = PostParams::default();
+    retry(&format!("cannot create pod/{pod}"), || {
+        pods.create(&params, &manifest)
+    })
+    .await?;
+    wait(
+        args.timeouts().bind,
+        &format!("pod/{pod} to run"),
+        || async {
+            let p = retry("cannot read pod", || pods.get(pod)).await?;
+            match p.status.and_then(|s| s.phase).as_deref() {
+                Some("Running") => Ok(true),
+                Some(phase @ ("Failed" | "Succeeded")) => {
+                    anyhow::bail!("pod/{pod} ended ({phase}) before the copy")
+                }
+                _ => Ok(false),
+            }
+        },
+    )
+    .await
+}
+
+/// Deletes a migration pod and waits until it no longer mounts anything.
+pub(super) async fn remove_pod(args: &Args, side: &Side) {
+    let pods = side.cluster.pods();
+    let pod = side.pod.as_str();
+    let _ = pods.delete(pod, &DeleteParams::default()).await;
+    // Until the pod is gone it still mounts its claims; wait so that what runs next (the
+    // owners scaled back, another copy) finds them free.
+    let gone = wait(
+        args.timeouts().bind,
+        &format!("pod/{pod} to be deleted"),
+        || async {
+            Ok(retry("cannot read pod", || pods.get_opt(pod))
+                .await?
+                .is_none())
+        },
+    )
+    .await;
+    if let Err(e) = gone {
+        eprintln!(
+            "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
+            side.cluster.namespace
+        );
+    }
+}
