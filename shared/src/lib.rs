@@ -8,6 +8,7 @@ pub mod names;
 pub mod output;
 pub mod profile;
 pub mod prompt;
+pub mod quantity;
 pub mod sql;
 pub mod template;
 pub mod version;

@@ -13,29 +13,9 @@ pub struct Fit {
     pub warnings: Vec<String>,
 }
 
-/// Parses a Kubernetes quantity into bytes (binary and decimal suffixes; plain numbers).
+/// The bytes a claim or volume size names (see [`upgrade_shared::quantity::bytes`]).
 pub fn bytes(q: &Quantity) -> Option<u128> {
-    let s = q.0.trim();
-    let units: [(&str, u128); 12] = [
-        ("Ki", 1 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("Pi", 1 << 50),
-        ("Ei", 1 << 60),
-        ("k", 1_000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-        ("P", 1_000_000_000_000_000),
-        ("E", 1_000_000_000_000_000_000),
-    ];
-    for (suffix, factor) in units {
-        if let Some(n) = s.strip_suffix(suffix) {
-            return n.parse::<u128>().ok().map(|n| n * factor);
-        }
-    }
-    s.parse::<u128>().ok()
+    upgrade_shared::quantity::bytes(&q.0)
 }
 
 /// Checks the claim name and the template that would have made it against the volume.

@@ -205,25 +205,9 @@ pub fn changed_immutable_fields(live: &StatefulSet, target: &Value) -> Vec<&'sta
     changed
 }
 
-/// `1Gi` and `1024Mi` are the same quantity; compare them as bytes where the suffix is known.
+/// `1Gi` and `1024Mi` are the same quantity: compare bytes where the quantity parses.
 fn normalise_quantity(q: &str) -> String {
-    let units = [
-        ("Ki", 1u128 << 10),
-        ("Mi", 1 << 20),
-        ("Gi", 1 << 30),
-        ("Ti", 1 << 40),
-        ("Pi", 1 << 50),
-        ("k", 1000),
-        ("M", 1_000_000),
-        ("G", 1_000_000_000),
-        ("T", 1_000_000_000_000),
-    ];
-    for (suffix, factor) in units {
-        if let Some(n) = q.strip_suffix(suffix).and_then(|n| n.parse::<u128>().ok()) {
-            return (n * factor).to_string();
-        }
-    }
-    q.to_string()
+    upgrade_shared::quantity::bytes(q).map_or_else(|| q.to_string(), |b| b.to_string())
 }
 
 pub(super) fn immutable_statefulset_fields(
