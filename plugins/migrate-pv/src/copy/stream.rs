@@ -16,6 +16,43 @@ use crate::{Args, tree};
 /// How long the readers of a finished exec may take to drain what already arrived.
 pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Reads stderr lines, handing each to `on_line`; returns the last one that is not progress,
+/// the line that explains a failure.
+async fn stderr_lines(
+    stderr: impl tokio::io::AsyncRead + Unpin,
+    on_line: &mut dyn FnMut(&str),
+) -> String {
+    let mut last = String::new();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        on_line(&line);
+        if !line.trim().is_empty() && tree::progress_line(&line).is_none() {
+            last = line;
+        }
+    }
+    last
+}
+
+/// Waits for an exec's stream readers. When the connection breaks, kube's readers never see
+/// the end of their streams, so the connection is watched too: once it ends, the readers get
+/// [`DRAIN`] to finish what already arrived. Returns the readers' output (`None` when they did
+/// not finish) and whether the connection ended first.
+async fn read_until_closed<T>(
+    readers: impl Future<Output = T>,
+    connection: impl Future + Unpin,
+) -> (Option<T>, bool) {
+    tokio::pin!(readers);
+    tokio::select! {
+        out = &mut readers => (Some(out), false),
+        _ = connection => (tokio::time::timeout(DRAIN, readers).await.ok(), true),
+    }
+}
+
+/// The error for readers cut off by a broken connection.
+fn cut() -> std::io::Error {
+    std::io::Error::other("the exec stream was cut before it ended")
+}
+
 pub(super) struct Exec {
     stdout: tempfile::NamedTempFile,
     success: bool,
@@ -35,7 +72,7 @@ pub(super) async fn exec(
         .stdout(true)
         .stderr(true);
     let mut process = pods
-        .exec(pod, argv.clone(), &params)
+        .exec(pod, argv, &params)
         .await
         .map_err(|e| anyhow::anyhow!("cannot exec in pod/{pod}: {}", describe(&e)))?;
     let file = tempfile::NamedTempFile::new()?;
@@ -52,33 +89,11 @@ pub(super) async fn exec(
         out.flush().await?;
         Ok::<_, std::io::Error>(())
     };
-    let mut last_err = String::new();
-    let read_err = async {
-        let mut lines = tokio::io::BufReader::new(stderr).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            on_line(&line);
-            if !line.trim().is_empty() && tree::progress_line(&line).is_none() {
-                last_err = line;
-            }
-        }
-    };
-    // When the connection breaks, kube's readers never see the end of their streams: watch
-    // the connection itself and give the readers a moment to drain what already arrived.
     let join = process.join();
     tokio::pin!(join);
-    let mut readers = Box::pin(async { tokio::join!(copy_out, read_err).0 });
-    let mut joined = false;
-    let copied = tokio::select! {
-        copied = &mut readers => copied,
-        _ = &mut join => {
-            joined = true;
-            match tokio::time::timeout(DRAIN, &mut readers).await {
-                Ok(copied) => copied,
-                Err(_) => Err(std::io::Error::other("the exec stream was cut before it ended")),
-            }
-        }
-    };
-    drop(readers);
+    let readers = async { tokio::join!(copy_out, stderr_lines(stderr, on_line)) };
+    let (read, joined) = read_until_closed(readers, join.as_mut()).await;
+    let (copied, last_err) = read.unwrap_or_else(|| (Err(cut()), String::new()));
     copied?;
     let status = match status {
         Some(s) if joined => tokio::time::timeout(DRAIN, s).await.ok().flatten(),
@@ -165,42 +180,26 @@ pub(super) async fn pipe_copy(
         .stderr()
         .ok_or_else(|| anyhow::anyhow!("no stderr from pod/{}", dst.pod))?;
     let (pack_status, unpack_status) = (pack.take_status(), unpack.take_status());
-    let mut pack_last = String::new();
-    let mut unpack_last = String::new();
     let stream = async {
         tokio::io::copy(&mut archive, &mut sink).await?;
         // Dropping the writer does not end the remote command's input; shutting it down does.
         sink.shutdown().await?;
         Ok::<_, std::io::Error>(())
     };
-    let pack_lines = async {
-        let mut lines = tokio::io::BufReader::new(pack_err).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            on_line(&line);
-            if !line.trim().is_empty() && tree::progress_line(&line).is_none() {
-                pack_last = line;
-            }
-        }
-    };
-    let unpack_lines = async {
-        let mut lines = tokio::io::BufReader::new(unpack_err).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            if !line.trim().is_empty() {
-                unpack_last = line;
-            }
-        }
+    // The unpacking side prints no progress, only what explains a failure.
+    let mut quiet = |_: &str| {};
+    let readers = async {
+        tokio::join!(
+            stream,
+            stderr_lines(pack_err, on_line),
+            stderr_lines(unpack_err, &mut quiet)
+        )
     };
     let pack_join = pack.join();
     tokio::pin!(pack_join);
-    let mut readers = Box::pin(async { tokio::join!(stream, pack_lines, unpack_lines).0 });
-    let streamed = tokio::select! {
-        streamed = &mut readers => streamed,
-        _ = &mut pack_join => match tokio::time::timeout(DRAIN, &mut readers).await {
-            Ok(streamed) => streamed,
-            Err(_) => Err(std::io::Error::other("the exec stream was cut before it ended")),
-        },
-    };
-    drop(readers);
+    let (read, _) = read_until_closed(readers, pack_join.as_mut()).await;
+    let (streamed, pack_last, unpack_last) =
+        read.unwrap_or_else(|| (Err(cut()), String::new(), String::new()));
     let verdict = |status: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Status>,
                    pod: &str,
                    last: &str| match status {
