@@ -65,15 +65,11 @@ impl WorkloadView<'_> {
     /// Every claim this workload uses: mounted ones, and `<template>-<name>-<ordinal>`.
     pub fn claims(&self) -> Vec<String> {
         let mut out = self.mounted_claims();
-        for t in &self.claim_templates {
-            for ordinal in 0..self.desired.max(1) {
-                out.push(upgrade_shared::profile::statefulset_claim(
-                    t,
-                    self.name,
-                    ordinal as u32,
-                ));
-            }
-        }
+        out.extend(upgrade_shared::profile::statefulset_claims(
+            &self.claim_templates,
+            self.name,
+            self.desired.max(1) as u32,
+        ));
         out
     }
 }

@@ -500,12 +500,26 @@ impl Workload {
         for template in &self.claim_templates {
             match self.ordinal {
                 Some(ordinal) => names.push(statefulset_claim(template, &self.name, ordinal)),
-                None => names
-                    .extend((0..self.replicas).map(|o| statefulset_claim(template, &self.name, o))),
+                None => names.extend(statefulset_claims([template], &self.name, self.replicas)),
             }
         }
         names
     }
+}
+
+/// Every claim a StatefulSet with these templates expects for ordinals `0..replicas`.
+pub fn statefulset_claims<T: AsRef<str>>(
+    templates: impl IntoIterator<Item = T>,
+    statefulset: &str,
+    replicas: u32,
+) -> Vec<String> {
+    templates
+        .into_iter()
+        .flat_map(|t| {
+            let t = t.as_ref().to_string();
+            (0..replicas).map(move |o| statefulset_claim(&t, statefulset, o))
+        })
+        .collect()
 }
 
 /// The claim name a StatefulSet expects: `<template>-<statefulset>-<ordinal>`.

@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 use serde_json::Value;
 use upgrade_shared::names::{parse_selector, selector_matches};
-use upgrade_shared::profile::{Component, Outcome, WorkloadKind, statefulset_claim};
+use upgrade_shared::profile::{Component, Outcome, WorkloadKind, statefulset_claims};
 use upgrade_shared::version::{image_name, split_image};
 
 use super::volumes::Target;
@@ -59,6 +59,19 @@ fn workloads(ctx: &Context<'_>) -> Vec<TargetObject> {
     out
 }
 
+impl TargetObject {
+    /// Claims it mounts by name and claims its volumeClaimTemplates make.
+    fn claims(&self) -> Vec<String> {
+        let mut claims = mounted(self.template.as_ref());
+        claims.extend(statefulset_claims(
+            &self.claim_templates,
+            &self.name,
+            self.replicas.max(1),
+        ));
+        claims
+    }
+}
+
 fn mounted(template: Option<&PodTemplateSpec>) -> Vec<String> {
     template
         .and_then(|t| t.spec.as_ref())
@@ -94,12 +107,7 @@ pub(super) fn target_workload(ctx: &Context<'_>, component: &Component) -> Optio
         .into_iter()
         .find(|o| belongs(component, o, profile_name))
         .map(|o| {
-            let mut claims = mounted(o.template.as_ref());
-            for t in &o.claim_templates {
-                for i in 0..o.replicas.max(1) {
-                    claims.push(statefulset_claim(t, &o.name, i));
-                }
-            }
+            let claims = o.claims();
             Target {
                 kind: o.kind,
                 name: o.name,
@@ -140,12 +148,7 @@ pub(super) fn claims_in_targets(ctx: &Context<'_>) -> BTreeSet<String> {
         })
         .collect();
     for o in workloads(ctx) {
-        names.extend(mounted(o.template.as_ref()));
-        for t in &o.claim_templates {
-            for i in 0..o.replicas.max(1) {
-                names.insert(statefulset_claim(t, &o.name, i));
-            }
-        }
+        names.extend(o.claims());
     }
     names
 }
