@@ -4,6 +4,7 @@
 pub mod api;
 pub mod exit;
 pub mod flags;
+pub mod list;
 pub mod names;
 pub mod output;
 pub mod profile;
