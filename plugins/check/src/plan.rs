@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use upgrade_shared::profile::{self, Component, Edge, Mode, Outcome, Profile, VersionSource};
-use upgrade_shared::version::{self, Version};
+use upgrade_shared::version::Version;
 
 use crate::rules;
 use crate::runbook;
@@ -237,72 +237,64 @@ fn matrix_finding(ctx: &Context<'_>) -> Finding {
 
 /// Reads the running version from the first source that has one.
 pub fn detect_version(profile: &Profile, snapshot: &Snapshot) -> Result<Version, PlanError> {
-    let ctx_ns = snapshot.namespace.clone();
-    let mut tried = Vec::new();
-    for source in &profile.version_sources {
-        let found: Option<String> = match source {
-            VersionSource::ClusterFile { field } => {
-                tried.push(format!("cluster file field {field}"));
-                snapshot
-                    .cluster_file
-                    .as_ref()
-                    .and_then(|c| profile::field(c, field))
+    profile::detect_version(profile, &SnapshotInputs { profile, snapshot }).map_err(|tried| {
+        PlanError::NoRunningVersion {
+            profile: profile.name.clone(),
+            namespace: snapshot.namespace.clone(),
+            tried,
+        }
+    })
+}
+
+/// The snapshot, answering the profile's version sources.
+struct SnapshotInputs<'a> {
+    profile: &'a Profile,
+    snapshot: &'a Snapshot,
+}
+
+impl profile::VersionInputs for SnapshotInputs<'_> {
+    fn cluster_file_field(&self, field: &str) -> Option<String> {
+        self.snapshot
+            .cluster_file
+            .as_ref()
+            .and_then(|c| profile::field(c, field))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    }
+
+    fn custom_field(&self, api_version: &str, kind: &str, field: &str) -> Option<String> {
+        self.snapshot
+            .custom
+            .iter()
+            .filter(|o| o["apiVersion"] == *api_version && o["kind"] == *kind)
+            .find_map(|o| {
+                profile::field(o, field)
                     .and_then(Value::as_str)
                     .map(str::to_string)
-            }
-            VersionSource::CustomResource {
-                api_version,
-                kind,
-                field,
-            } => {
-                tried.push(format!("{kind} field {field}"));
-                snapshot
-                    .custom
-                    .iter()
-                    .filter(|o| o["apiVersion"] == *api_version && o["kind"] == *kind)
-                    .find_map(|o| {
-                        profile::field(o, field)
-                            .and_then(Value::as_str)
-                            .map(str::to_string)
-                    })
-            }
-            VersionSource::Image {
-                component,
-                container,
-            } => {
-                tried.push(format!("image tag of {component}"));
-                component_images(profile, snapshot, &ctx_ns, component, container.as_deref())
-                    .into_iter()
-                    .map(|image| version::split_image(&image).1.to_string())
-                    .find(|tag| Version::parse(tag).is_ok())
-            }
-            VersionSource::Label { component, key } => {
-                tried.push(format!("label {key} of {component}"));
-                component_labels(profile, snapshot, &ctx_ns, component)
-                    .into_iter()
-                    .find_map(|labels| labels.get(key).cloned())
-            }
-            VersionSource::HelmChart { component, chart } => {
-                tried.push(format!("helm.sh/chart label of {component}"));
-                component_labels(profile, snapshot, &ctx_ns, component)
-                    .into_iter()
-                    .find_map(|labels| {
-                        labels
-                            .get("helm.sh/chart")
-                            .and_then(|c| c.strip_prefix(&format!("{chart}-")))
-                            .map(str::to_string)
-                    })
-            }
-        };
-        if let Some(v) = found.and_then(|text| Version::parse(&text).ok()) {
-            return Ok(v);
-        }
+            })
     }
-    Err(PlanError::NoRunningVersion {
-        profile: profile.name.clone(),
-        namespace: ctx_ns,
-        tried: format!("found none of: {}", tried.join(", ")),
-    })
+
+    fn images(&self, component: &str, container: Option<&str>) -> Vec<String> {
+        component_images(
+            self.profile,
+            self.snapshot,
+            &self.snapshot.namespace,
+            component,
+            container,
+        )
+    }
+
+    fn labels(&self, component: &str) -> Vec<std::collections::BTreeMap<String, String>> {
+        component_labels(
+            self.profile,
+            self.snapshot,
+            &self.snapshot.namespace,
+            component,
+        )
+        .into_iter()
+        .cloned()
+        .collect()
+    }
 }
 
 fn component_views<'a>(

@@ -3,6 +3,7 @@
 //! `--profile-file`. Every profile is validated on load, with errors that name the file and line.
 
 mod builtin;
+mod detect;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -14,6 +15,7 @@ use serde_saphyr::Spanned;
 use crate::version::Version;
 
 pub use builtin::{BUILTIN, builtin, builtin_names};
+pub use detect::{VersionInputs, detect_version};
 
 /// A whole profile, as written in YAML.
 #[derive(Debug, Clone, Deserialize)]
