@@ -2,6 +2,7 @@
 //! exit and reason about versions and applications the same way.
 
 pub mod api;
+pub mod completion;
 pub mod exit;
 pub mod flags;
 pub mod list;

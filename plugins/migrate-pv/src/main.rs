@@ -4,6 +4,9 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    if let Some(code) = upgrade_shared::completion::handle::<kubectl_upgrade_migrate_pv::Args>() {
+        return code;
+    }
     let args = kubectl_upgrade_migrate_pv::Args::parse();
     match kubectl_upgrade_migrate_pv::run(args).await {
         Ok(code) => std::process::ExitCode::from(code),
