@@ -2,15 +2,19 @@
 //! exit and reason about versions and applications the same way.
 
 pub mod api;
+pub mod cluster;
 pub mod completion;
 pub mod exit;
 pub mod flags;
+pub mod journal;
 pub mod list;
 pub mod names;
 pub mod output;
 pub mod profile;
+pub mod progress;
 pub mod prompt;
 pub mod quantity;
+pub mod scale;
 pub mod sql;
 pub mod template;
 pub mod version;

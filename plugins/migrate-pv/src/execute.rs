@@ -1,7 +1,7 @@
 //! Carries out a plan step by step. Each step is idempotent (it checks before it acts), so a
 //! run killed at any point is finished by running the same command again.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{
     PersistentVolumeClaim, PersistentVolumeClaimSpec, VolumeResourceRequirements,
@@ -10,8 +10,8 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::ObjectMeta;
 use serde_json::json;
 
-use crate::cluster::Cluster;
 use crate::plan::{ADOPTED_FROM, Action, ORIGINAL_POLICY, Plan};
+use upgrade_shared::cluster::{Cluster, wait};
 
 /// How long to wait for a claim to bind or go away. The volume binder resyncs every 15 s on a
 /// real cluster, so this leaves room for several rounds.
@@ -158,24 +158,4 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
         }
     }
     Ok(())
-}
-
-/// Polls `ready` until true or the timeout.
-pub async fn wait<F, Fut>(timeout: Duration, what: &str, mut ready: F) -> anyhow::Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<bool>>,
-{
-    let deadline = Instant::now() + timeout;
-    let mut pause = Duration::from_millis(200);
-    loop {
-        if ready().await? {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            anyhow::bail!("timed out after {}s waiting for {what}", timeout.as_secs());
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_secs(2));
-    }
 }

@@ -3,7 +3,6 @@
 //! put things back (restore-policy, rollback). Every command plans first and records its steps
 //! in a journal on the cluster.
 
-pub mod cluster;
 pub mod copy;
 pub mod execute;
 pub mod journal;
@@ -22,8 +21,8 @@ use upgrade_shared::flags::{KubeArgs, parse_duration};
 use upgrade_shared::output::{self, Format, OutputArgs};
 use upgrade_shared::{exit, names, prompt};
 
-use crate::cluster::Cluster;
 use crate::plan::{AdoptState, Plan};
+use upgrade_shared::cluster::{self, Cluster};
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -275,7 +274,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             }
             let cluster = connect(&args).await?;
             let key = journal::adopt_key(new_claim);
-            let record = match journal::read(&cluster).await?.remove(&key) {
+            let record = match journal::JOURNAL.read(&cluster).await?.remove(&key) {
                 Some(journal::Entry::Adopt { record, .. }) if record.old_claim == *old_claim => {
                     Some(record)
                 }
@@ -301,19 +300,20 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 state: "started".into(),
             };
             let result = carry_out(&args, &cluster, &plan, async || {
-                journal::write(&cluster, &key, &entry).await
+                journal::JOURNAL.write(&cluster, &key, &entry).await
             })
             .await?;
             if args.dry_run == DryRun::None && !plan.steps.is_empty() {
-                journal::write(
-                    &cluster,
-                    &key,
-                    &journal::Entry::Adopt {
-                        record,
-                        state: "done".into(),
-                    },
-                )
-                .await?;
+                journal::JOURNAL
+                    .write(
+                        &cluster,
+                        &key,
+                        &journal::Entry::Adopt {
+                            record,
+                            state: "done".into(),
+                        },
+                    )
+                    .await?;
             }
             Ok(result)
         }
@@ -322,7 +322,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let cluster = connect(&args).await?;
             let key = journal::adopt_key(new_claim);
             let Some(journal::Entry::Adopt { record, .. }) =
-                journal::read(&cluster).await?.remove(&key)
+                journal::JOURNAL.read(&cluster).await?.remove(&key)
             else {
                 return Err(plan::PlanError::NoRecord(
                     new_claim.clone(),
@@ -336,15 +336,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let plan = plan::rollback_adopt(&state, new_claim)?;
             let result = carry_out(&args, &cluster, &plan, async || Ok(())).await?;
             if args.dry_run == DryRun::None {
-                journal::write(
-                    &cluster,
-                    &key,
-                    &journal::Entry::Adopt {
-                        record,
-                        state: "rolled-back".into(),
-                    },
-                )
-                .await?;
+                journal::JOURNAL
+                    .write(
+                        &cluster,
+                        &key,
+                        &journal::Entry::Adopt {
+                            record,
+                            state: "rolled-back".into(),
+                        },
+                    )
+                    .await?;
             }
             Ok(result)
         }
@@ -379,7 +380,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         }
         Command::Status => {
             let cluster = connect(&args).await?;
-            let entries = journal::read(&cluster).await?;
+            let entries = journal::JOURNAL.read(&cluster).await?;
             let volumes = cluster.volumes_annotated(plan::ORIGINAL_POLICY).await?;
             let status = render::Status::build(&cluster.namespace, &entries, &volumes);
             match args.output.format {
@@ -391,7 +392,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         Command::Cleanup { claim } => {
             check_names("claim", &[claim])?;
             let cluster = connect(&args).await?;
-            let entries = journal::read(&cluster).await?;
+            let entries = journal::JOURNAL.read(&cluster).await?;
             let verified = entries.values().find_map(|e| match e {
                 journal::Entry::Copy {
                     source,

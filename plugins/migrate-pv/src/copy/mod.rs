@@ -4,7 +4,6 @@
 //! namespaces each side has its own pod and the archive streams through this process.
 
 mod pod;
-mod quiesce;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -13,13 +12,12 @@ use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use serde_json::json;
 use upgrade_shared::{exit, names, output, prompt};
 
-use crate::cluster::{Cluster, retry};
-use crate::execute::wait;
 use crate::{Args, DryRun, journal, tree};
+use upgrade_shared::cluster::{Cluster, retry, wait};
+use upgrade_shared::scale;
 
 use pod::{Side, remove_pod};
 pub use pod::{migration_pod, placement, pod_name};
-use quiesce::{owners_of, set_scale};
 use stream::copy_in_pods;
 
 /// Default image: small, public, and carries GNU tar, findutils, coreutils and sort.
@@ -203,7 +201,13 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         .clone()
         .or_else(|| source_spec.storage_class_name.clone());
     let mut owners = if c.quiesce {
-        owners_of(cluster, &users).await?
+        let mounting = cluster.pods_mounting(&c.source).await?;
+        scale::owners_of(cluster, &mounting).await.map_err(|e| {
+            e.context(format!(
+                "cannot quiesce pvc/{} (copy it live with --allow-live instead)",
+                c.source
+            ))
+        })?
     } else {
         BTreeMap::new()
     };
@@ -211,7 +215,8 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     // to the replicas recorded before the first run touched them.
     if let Some(journal::Entry::Copy {
         quiesced, state, ..
-    }) = journal::read(cluster)
+    }) = journal::JOURNAL
+        .read(cluster)
         .await?
         .remove(&journal::copy_key(&c.dest))
         && state == "started"
@@ -352,20 +357,19 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         anyhow::bail!("stopped: nothing was changed");
     }
     let key = journal::copy_key(&c.dest);
-    journal::write(
-        cluster,
-        &key,
-        &journal::Entry::Copy {
-            source: c.source.clone(),
-            dest: c.dest.clone(),
-            quiesced: owners.clone(),
-            state: "started".into(),
-        },
-    )
-    .await?;
-    for owner in owners.keys() {
-        set_scale(cluster, owner, 0).await?;
-    }
+    journal::JOURNAL
+        .write(
+            cluster,
+            &key,
+            &journal::Entry::Copy {
+                source: c.source.clone(),
+                dest: c.dest.clone(),
+                quiesced: owners.clone(),
+                state: "started".into(),
+            },
+        )
+        .await?;
+    scale::scale_down(cluster, &owners).await?;
     let outcome = async {
         if !owners.is_empty() {
             wait(args.timeouts().bind, &format!("pods using pvc/{} to stop", c.source), || async { Ok(cluster.pods_using(&c.source).await?.is_empty()) }).await?;
@@ -390,14 +394,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     if !same_namespace {
         remove_pod(args, &dst_side).await;
     }
-    let mut restore_error = None;
-    for (owner, replicas) in &owners {
-        if let Err(e) = set_scale(cluster, owner, *replicas).await {
-            restore_error = Some(e.context(format!(
-                "{owner} is still at 0 replicas: scale it back to {replicas}"
-            )));
-        }
-    }
+    let restore_error = scale::restore(cluster, &owners).await.err();
     let verification = outcome?;
     if let Some(e) = restore_error {
         return Err(e);
@@ -415,21 +412,22 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         differences: verification.differences.clone(),
         more_differences: verification.more_differences,
     };
-    journal::write(
-        cluster,
-        &key,
-        &journal::Entry::Copy {
-            source: c.source.clone(),
-            dest: c.dest.clone(),
-            quiesced: BTreeMap::new(),
-            state: if report.verified {
-                "verified".into()
-            } else {
-                "differs".into()
+    journal::JOURNAL
+        .write(
+            cluster,
+            &key,
+            &journal::Entry::Copy {
+                source: c.source.clone(),
+                dest: c.dest.clone(),
+                quiesced: BTreeMap::new(),
+                state: if report.verified {
+                    "verified".into()
+                } else {
+                    "differs".into()
+                },
             },
-        },
-    )
-    .await?;
+        )
+        .await?;
     if table_out {
         let mut text = String::new();
         if report.verified {

@@ -5,8 +5,7 @@ use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
 use crate::Args;
-use crate::cluster::{Cluster, retry};
-use crate::execute::wait;
+use upgrade_shared::cluster::{Cluster, retry, wait};
 
 /// Node constraints a volume carries (`spec.nodeAffinity.required`), as hostnames when they
 /// are expressed that way; other terms are passed through to the pod.

@@ -1,17 +1,15 @@
 //! Commands in the migration pods: exec with stdout saved to a file and stderr read for
 //! progress, the archive streamed between two pods, and the copy's measure-copy-verify order.
 
-use std::io::IsTerminal;
-
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use upgrade_shared::output;
+use upgrade_shared::progress::Progress;
 
 use super::pod::{Side, start_pod};
 use super::{CopyArgs, Verify, human};
-use crate::cluster::describe;
 use crate::{Args, tree};
+use upgrade_shared::cluster::describe;
 
 /// How long the readers of a finished exec may take to drain what already arrived.
 pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
@@ -292,23 +290,10 @@ pub(super) async fn copy_in_pods(
             human(avail)
         );
     }
-    let bar = std::io::stderr().is_terminal() && args.output.format == output::Format::Table;
-    let mut shown = 0u64;
+    let progress = Progress::bytes("copying", Some(used), args.output.format);
     let mut on_progress = |line: &str| {
         if let Some(done) = tree::progress_line(line) {
-            let pct = (done.min(used) * 100).checked_div(used).unwrap_or(100) as usize;
-            if bar {
-                eprint!(
-                    "\r[{:<30}] {:>3}% {} / {}",
-                    "#".repeat(pct * 30 / 100),
-                    pct,
-                    human(done),
-                    human(used)
-                );
-            } else if done > shown + used / 10 {
-                shown = done;
-                eprintln!("copied {} of {}", human(done), human(used));
-            }
+            progress.set(done);
         }
     };
     if same {
@@ -323,9 +308,7 @@ pub(super) async fn copy_in_pods(
     } else {
         pipe_copy(src, dst, &mut on_progress).await?;
     }
-    if bar {
-        eprintln!();
-    }
+    progress.finish();
     let open = |f: &tempfile::NamedTempFile| -> anyhow::Result<std::io::BufReader<std::fs::File>> {
         Ok(std::io::BufReader::new(f.reopen()?))
     };

@@ -1,17 +1,19 @@
-//! The seam between plans and the API server: every read and write the plugin makes, with the
-//! retries a flaky control plane needs (409 Conflict, 429, 5xx and dropped connections are
-//! retried; everything else stops the command).
+//! Cluster access every plugin shares: a handle on one namespace of a cluster, bounded retries
+//! of the failures a flaky control plane produces (409 Conflict, 429, 5xx and dropped
+//! connections), and polling a condition with a deadline.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
-/// How many times a retryable failure is retried, and the first pause (doubled each time).
-const ATTEMPTS: u32 = 6;
+pub use crate::api::describe;
+
+/// How many times a retryable failure is tried in all, and the first pause (doubled each time).
+pub const ATTEMPTS: u32 = 6;
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
-/// A namespace of a cluster.
+/// A namespace of a cluster: the client and the namespace its namespaced calls go to.
 #[derive(Clone)]
 pub struct Cluster {
     pub client: kube::Client,
@@ -33,40 +35,102 @@ pub fn not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == 404)
 }
 
-/// Runs `op` until it succeeds, fails for good, or runs out of attempts.
+/// Runs `op` until it succeeds, fails for good, or has been tried [`ATTEMPTS`] times. The
+/// error names `what` failed and the server's one-line reason.
 pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
     let mut pause = FIRST_PAUSE;
-    for attempt in 1..=ATTEMPTS {
+    let mut attempt = 1;
+    loop {
         match op().await {
             Ok(v) => return Ok(v),
             Err(e) if retryable(&e) && attempt < ATTEMPTS => {
                 tokio::time::sleep(pause).await;
                 pause *= 2;
+                attempt += 1;
             }
             Err(e) => return Err(anyhow::anyhow!("{what}: {}", describe(&e))),
         }
     }
-    unreachable!("the last attempt returns")
 }
 
-pub use upgrade_shared::api::describe;
+/// Polls `ready` until it returns true, or fails once `timeout` has passed, naming `what` it
+/// waited for. The pause grows from 200 ms to 2 s.
+pub async fn wait<F, Fut>(timeout: Duration, what: &str, mut ready: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut pause = Duration::from_millis(200);
+    loop {
+        if ready().await? {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            anyhow::bail!("timed out after {}s waiting for {what}", timeout.as_secs());
+        }
+        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// True for a pod that has not finished (its containers may still hold its volumes).
+pub fn pod_active(p: &Pod) -> bool {
+    let phase = p
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .unwrap_or("Pending");
+    phase != "Succeeded" && phase != "Failed"
+}
+
+/// True when a pod mounts the claim `claim`.
+pub fn pod_mounts(p: &Pod, claim: &str) -> bool {
+    p.spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|vs| {
+            vs.iter().any(|v| {
+                v.persistent_volume_claim
+                    .as_ref()
+                    .is_some_and(|c| c.claim_name == claim)
+            })
+        })
+}
 
 impl Cluster {
-    pub fn claims(&self) -> Api<PersistentVolumeClaim> {
+    /// The same cluster, another namespace.
+    pub fn in_namespace(&self, namespace: &str) -> Cluster {
+        Cluster {
+            client: self.client.clone(),
+            namespace: namespace.to_string(),
+        }
+    }
+
+    /// A namespaced API of any kind in this namespace.
+    pub fn api<K>(&self) -> Api<K>
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+        <K as kube::Resource>::DynamicType: Default,
+    {
         Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub fn claims(&self) -> Api<PersistentVolumeClaim> {
+        self.api()
     }
     pub fn volumes(&self) -> Api<PersistentVolume> {
         Api::all(self.client.clone())
     }
     pub fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        self.api()
     }
     pub fn config_maps(&self) -> Api<ConfigMap> {
-        Api::namespaced(self.client.clone(), &self.namespace)
+        self.api()
     }
 
     /// A claim, or None when it does not exist.
@@ -79,6 +143,12 @@ impl Cluster {
     pub async fn volume(&self, name: &str) -> anyhow::Result<Option<PersistentVolume>> {
         let api = self.volumes();
         retry(&format!("cannot read pv/{name}"), || api.get_opt(name)).await
+    }
+
+    /// A pod, or None when it does not exist.
+    pub async fn pod(&self, name: &str) -> anyhow::Result<Option<Pod>> {
+        let api = self.pods();
+        retry(&format!("cannot read pod/{name}"), || api.get_opt(name)).await
     }
 
     /// The volume a claim is bound to.
@@ -104,34 +174,25 @@ impl Cluster {
             .items)
     }
 
-    /// Names of pods that mount a claim and have not finished.
-    pub async fn pods_using(&self, claim: &str) -> anyhow::Result<Vec<String>> {
+    /// Pods that mount a claim and have not finished (terminating ones included).
+    pub async fn pods_mounting(&self, claim: &str) -> anyhow::Result<Vec<Pod>> {
         let api = self.pods();
         let params = ListParams::default();
         let pods = retry("cannot list pods", || api.list(&params)).await?;
         Ok(pods
             .items
             .into_iter()
-            .filter(|p| {
-                let phase = p
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.phase.as_deref())
-                    .unwrap_or("Pending");
-                phase != "Succeeded" && phase != "Failed"
-            })
-            .filter(|p| {
-                p.spec
-                    .as_ref()
-                    .and_then(|s| s.volumes.as_ref())
-                    .is_some_and(|vs| {
-                        vs.iter().any(|v| {
-                            v.persistent_volume_claim
-                                .as_ref()
-                                .is_some_and(|c| c.claim_name == claim)
-                        })
-                    })
-            })
+            .filter(pod_active)
+            .filter(|p| pod_mounts(p, claim))
+            .collect())
+    }
+
+    /// Names of pods that mount a claim and have not finished.
+    pub async fn pods_using(&self, claim: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .pods_mounting(claim)
+            .await?
+            .into_iter()
             .filter_map(|p| p.metadata.name)
             .collect())
     }
@@ -192,6 +253,19 @@ impl Cluster {
     pub async fn delete_volume(&self, name: &str) -> anyhow::Result<()> {
         let api = self.volumes();
         retry(&format!("cannot delete pv/{name}"), || async {
+            match api.delete(name, &DeleteParams::default()).await {
+                Err(e) if not_found(&e) => Ok(()),
+                Err(e) => Err(e),
+                Ok(_) => Ok(()),
+            }
+        })
+        .await
+    }
+
+    /// Deletes a pod; one already gone is fine.
+    pub async fn delete_pod(&self, name: &str) -> anyhow::Result<()> {
+        let api = self.pods();
+        retry(&format!("cannot delete pod/{name}"), || async {
             match api.delete(name, &DeleteParams::default()).await {
                 Err(e) if not_found(&e) => Ok(()),
                 Err(e) => Err(e),
