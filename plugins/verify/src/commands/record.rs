@@ -1,0 +1,183 @@
+//! `record`: read the namespace, build the baseline, store it in the ConfigMap (and the file),
+//! read it back to prove it was stored.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use upgrade_shared::flags::KubeArgs;
+use upgrade_shared::output::{self, Format, Styles};
+use upgrade_shared::profile::Profile;
+
+use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
+use crate::state::State;
+use crate::{cluster, record, render};
+
+/// What `record` was asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub profile: Option<Profile>,
+    pub file: Option<PathBuf>,
+    pub deep: bool,
+    pub format: Format,
+    pub yes: bool,
+    pub dry_run: bool,
+}
+
+/// Refuses a namespace where the profile (or, without one, anything at all) is not found.
+pub fn check_found(state: &State, profile: Option<&Profile>) -> anyhow::Result<()> {
+    match profile {
+        Some(p) => {
+            let found = p.components.iter().any(|c| {
+                !state.component_workloads(c).is_empty() || !state.component_pods(c).is_empty()
+            });
+            if !found {
+                let selectors: Vec<&str> =
+                    p.components.iter().map(|c| c.selector.as_str()).collect();
+                anyhow::bail!(
+                    "no {} components in namespace {} (looked for {})",
+                    p.name,
+                    state.namespace,
+                    selectors.join(", ")
+                );
+            }
+        }
+        None => {
+            if state.workloads().is_empty() && state.claims.is_empty() && state.pods.is_empty() {
+                anyhow::bail!(
+                    "nothing to record in namespace {}: no workloads, claims or pods",
+                    state.namespace
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .with_context(|| format!("--output {}: not a file name", path.display()))?;
+    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
+    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    let back = Baseline::read_file(path)?;
+    anyhow::ensure!(
+        back.to_json() == text,
+        "{} does not read back as written",
+        path.display()
+    );
+    Ok(())
+}
+
+/// Runs `record`.
+pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Result<u8> {
+    if let Some(path) = &opts.file {
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            anyhow::bail!("--output {}: the directory does not exist", path.display());
+        }
+    }
+    if opts.deep {
+        anyhow::bail!("--deep is not available yet: volume digests are not recorded");
+    }
+    let (client, namespace) = kube.client().await?;
+    let profile = opts.profile.as_ref();
+    let state = cluster::load(&client, &namespace, profile, &[])
+        .await
+        .with_context(|| format!("cannot read namespace {namespace}"))?;
+    check_found(&state, profile)?;
+    let baseline = record::baseline(&state, profile, super::now());
+    let text = baseline.to_json();
+    let existing = cluster::stored(&client, &namespace).await?;
+    let fits = text.len() <= CONFIG_MAP_LIMIT;
+    if !fits && opts.file.is_none() {
+        anyhow::bail!(
+            "the baseline is {} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); pass --output FILE to keep it in a file",
+            text.len()
+        );
+    }
+    let previous = existing
+        .as_ref()
+        .and_then(|cm| cm.data.as_ref())
+        .and_then(|d| d.get(crate::baseline::CONFIG_MAP_KEY))
+        .and_then(|t| Baseline::from_json("stored", t).ok())
+        .map(|b| b.recorded_at);
+    eprintln!("Plan:");
+    if fits {
+        match (&existing, &previous) {
+            (Some(_), Some(at)) => eprintln!(
+                "  replace the baseline recorded at {at} in configmap/{CONFIG_MAP} ({namespace}), {} bytes",
+                text.len()
+            ),
+            (Some(_), None) => eprintln!(
+                "  replace configmap/{CONFIG_MAP} ({namespace}), which holds no readable baseline, {} bytes",
+                text.len()
+            ),
+            (None, _) => eprintln!(
+                "  create configmap/{CONFIG_MAP} ({namespace}) holding the baseline, {} bytes",
+                text.len()
+            ),
+        }
+    } else {
+        eprintln!(
+            "  not stored in the cluster: {} bytes is more than a ConfigMap holds",
+            text.len()
+        );
+    }
+    if let Some(path) = &opts.file {
+        eprintln!("  write {}", path.display());
+    }
+    if opts.dry_run {
+        eprintln!("dry run: nothing stored");
+        print(&baseline, &[], opts.format, styles)?;
+        return Ok(upgrade_shared::exit::OK);
+    }
+    if fits && existing.is_some() && !opts.yes {
+        let question = format!(
+            "Replace the baseline in configmap/{CONFIG_MAP}{}?",
+            previous
+                .as_ref()
+                .map(|at| format!(" recorded at {at}"))
+                .unwrap_or_default()
+        );
+        if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+            eprintln!(
+                "error: not asking without a terminal: {question} Pass --yes to replace it, or --dry-run to see what would be recorded"
+            );
+            return Ok(upgrade_shared::exit::FINDINGS);
+        }
+        if !upgrade_shared::prompt::confirm(&question, false)? {
+            eprintln!("nothing changed");
+            return Ok(upgrade_shared::exit::FINDINGS);
+        }
+    }
+    let mut stored = Vec::new();
+    if let Some(path) = &opts.file {
+        write_file(path, &text)?;
+        stored.push(path.display().to_string());
+    }
+    if fits {
+        cluster::store_baseline(&client, &namespace, &baseline, existing).await?;
+        let back = cluster::read_baseline(&client, &namespace).await?;
+        anyhow::ensure!(
+            back == baseline,
+            "configmap/{CONFIG_MAP} in {namespace} does not read back as stored"
+        );
+        stored.push(format!("configmap/{CONFIG_MAP} in {namespace}"));
+    }
+    print(&baseline, &stored, opts.format, styles)?;
+    Ok(upgrade_shared::exit::OK)
+}
+
+fn print(b: &Baseline, stored: &[String], format: Format, styles: &Styles) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Table => render::baseline(b, stored, styles),
+        format => output::to_document(b, format)?,
+    };
+    output::print(&text)
+}
