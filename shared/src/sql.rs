@@ -30,18 +30,24 @@ pub const SCRIPTS: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// The versions a script file connects: `1.7.2-1.8.0.sql` → (1.7.2, 1.8.0).
+pub fn file_versions(file: &str) -> Option<(Version, Version)> {
+    let (from, to) = file.strip_suffix(".sql")?.split_once('-')?;
+    Some((Version::parse(from).ok()?, Version::parse(to).ok()?))
+}
+
 /// The scripts of an application, parsed from their file names.
 pub fn scripts(app: &str) -> Vec<Script> {
     SCRIPTS
         .iter()
         .filter(|(a, _, _)| *a == app)
         .filter_map(|(a, file, text)| {
-            let (from, to) = file.strip_suffix(".sql")?.split_once('-')?;
+            let (from, to) = file_versions(file)?;
             Some(Script {
                 app: a,
                 file,
-                from: Version::parse(from).ok()?,
-                to: Version::parse(to).ok()?,
+                from,
+                to,
                 text,
             })
         })
@@ -53,6 +59,19 @@ pub fn scripts(app: &str) -> Vec<Script> {
 /// at are not reachable.
 pub fn chain(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
     let all = scripts(app);
+    let path = shortest_path(&all, from, to, |s| (&s.from, &s.to))?;
+    Some(path.into_iter().map(|i| all[i].clone()).collect())
+}
+
+/// The shortest path (fewest edges, breadth-first) through any list of scripts, each an edge
+/// given by `edge`: the indices of the scripts to run in order. Embedded scripts and a
+/// directory of the user's own are chained the same way.
+pub fn shortest_path<T>(
+    scripts: &[T],
+    from: &Version,
+    to: &Version,
+    edge: impl Fn(&T) -> (&Version, &Version),
+) -> Option<Vec<usize>> {
     let key = |v: &Version| v.to_semver();
     if key(from) == key(to) {
         return Some(Vec::new());
@@ -60,9 +79,10 @@ pub fn chain(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
     let mut previous: BTreeMap<semver::Version, usize> = BTreeMap::new();
     let mut queue = VecDeque::from([key(from)]);
     while let Some(at) = queue.pop_front() {
-        for (i, s) in all.iter().enumerate() {
-            let next = key(&s.to);
-            if key(&s.from) == at && next != key(from) && !previous.contains_key(&next) {
+        for (i, s) in scripts.iter().enumerate() {
+            let (start, end) = edge(s);
+            let next = key(end);
+            if key(start) == at && next != key(from) && !previous.contains_key(&next) {
                 previous.insert(next.clone(), i);
                 queue.push_back(next);
             }
@@ -72,8 +92,8 @@ pub fn chain(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
     let mut at = key(to);
     while at != key(from) {
         let i = *previous.get(&at)?;
-        path.push(all[i].clone());
-        at = key(&all[i].from);
+        path.push(i);
+        at = key(edge(&scripts[i]).0);
     }
     path.reverse();
     Some(path)
