@@ -4,6 +4,9 @@ use clap::Parser;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::process::ExitCode {
+    if let Some(code) = upgrade_shared::completion::handle::<kubectl_upgrade_verify::Args>() {
+        return code;
+    }
     let args = kubectl_upgrade_verify::Args::parse();
     match kubectl_upgrade_verify::run(args).await {
         Ok(code) => std::process::ExitCode::from(code),
