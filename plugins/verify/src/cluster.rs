@@ -13,6 +13,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ObjectMeta, PostParams};
 use upgrade_shared::api::describe;
+use upgrade_shared::cluster::retry;
 use upgrade_shared::list::{custom_resources, list_all};
 use upgrade_shared::profile::{Profile, VersionSource};
 
@@ -116,9 +117,10 @@ async fn volumes(
     let gets = names.iter().map(|name| {
         let (api, name) = (api.clone(), name.clone());
         async move {
-            api.get_opt(&name).await.map_err(|e| {
-                anyhow::anyhow!("cannot read persistentvolume {name}: {}", describe(&e))
+            retry(&format!("cannot read persistentvolume {name}"), || {
+                api.get_opt(&name)
             })
+            .await
         }
     });
     let found = futures_join_all(gets).await?;
@@ -145,15 +147,12 @@ where
 
 /// The stored baseline ConfigMap, if there is one.
 pub async fn stored(client: &kube::Client, namespace: &str) -> anyhow::Result<Option<ConfigMap>> {
-    Api::<ConfigMap>::namespaced(client.clone(), namespace)
-        .get_opt(CONFIG_MAP)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot read configmap/{CONFIG_MAP} in {namespace}: {}",
-                describe(&e)
-            )
-        })
+    let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
+    retry(
+        &format!("cannot read configmap/{CONFIG_MAP} in {namespace}"),
+        || api.get_opt(CONFIG_MAP),
+    )
+    .await
 }
 
 /// Reads the baseline stored in the namespace.
@@ -177,7 +176,8 @@ pub async fn read_baseline(client: &kube::Client, namespace: &str) -> anyhow::Re
 }
 
 /// Stores the baseline: creates the ConfigMap, or replaces the one read as `existing` (its
-/// resourceVersion makes a concurrent change fail with 409 instead of being overwritten).
+/// resourceVersion makes a concurrent change fail with 409 instead of being overwritten, so
+/// the write is not retried: the user agreed to replace the baseline they were shown).
 pub async fn store_baseline(
     client: &kube::Client,
     namespace: &str,

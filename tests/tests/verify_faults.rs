@@ -1,0 +1,183 @@
+//! `kubectl upgrade-verify` names what an upgrade broke, on the simulated cluster: a
+//! crash-looping pod, a rollout left half done, a workload gone — with a profile and in a
+//! plain namespace without one.
+
+mod verify_support;
+
+use serde_json::Value;
+use upgrade_e2e::harness::TestCluster;
+use verify_support::{record, run, settled, until_difference, verify};
+
+#[test]
+fn a_crash_looping_pod_is_named() {
+    let c = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    settled(&c, "fate-9999");
+    record(&c, &["-n", "fate-9999", "--profile", "fate"]);
+    let (code, report) = verify(&c, &["-n", "fate-9999"]);
+    assert_eq!(code, 0, "{report:#}");
+    // The new rollsite exits at once, every time.
+    c.kubectl(&[
+        "patch", "deploy", "rollsite", "-n", "fate-9999", "--type=json", "-p",
+        r#"[{"op": "add", "path": "/spec/template/spec/containers/0/command", "value": ["sh", "-c", "exit 3"]}]"#,
+    ])
+    .ok();
+    let (d, _) = until_difference(&c, &["-n", "fate-9999"], "crash-looping", "pod/rollsite-");
+    assert!(
+        d["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("container rollsite is in CrashLoopBackOff after")),
+        "{d:#}"
+    );
+    assert!(
+        d["now"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("CrashLoopBackOff, ")),
+        "{d:#}"
+    );
+}
+
+#[test]
+fn a_rollout_left_half_done_is_named_with_its_counts() {
+    let c = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    settled(&c, "fate-9999");
+    record(&c, &["-n", "fate-9999", "--profile", "fate"]);
+    // A new version whose pods never become ready: the rolling update keeps the old pod
+    // (maxUnavailable 0) and waits for ever.
+    c.kubectl(&[
+        "patch", "deploy", "clustermanager", "-n", "fate-9999", "--type=json", "-p",
+        r#"[{"op": "replace", "path": "/spec/strategy", "value": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}},
+            {"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "federatedai/eggroll:1.8.0-release"},
+            {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe", "value": {"exec": {"command": ["false"]}, "periodSeconds": 1}}]"#,
+    ])
+    .ok();
+    let (d, _) = until_difference(
+        &c,
+        &["-n", "fate-9999"],
+        "rollout-incomplete",
+        "deploy/clustermanager",
+    );
+    let message = d["message"].as_str().unwrap_or_default();
+    assert!(
+        [
+            "replicas updated",
+            "old replicas are pending termination",
+            "updated replicas available"
+        ]
+        .iter()
+        .any(|m| message.contains(m)),
+        "{d:#}"
+    );
+    // `wait` gives up at its timeout with the same difference, exit 1.
+    let (code, out, _) = run(
+        &c,
+        &[
+            "wait",
+            "-n",
+            "fate-9999",
+            "--to",
+            "v1.7.2",
+            "--timeout",
+            "3s",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        report["differences"]
+            .as_array()
+            .is_some_and(|ds| ds.iter().any(|d| d["code"] == "rollout-incomplete")),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_plain_namespace_without_a_profile_is_recorded_and_verified() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    settled(&c, "kubeflow");
+    record(
+        &c,
+        &[
+            "-n",
+            "kubeflow",
+            "--output",
+            &c.dir.path().join("b.json").display().to_string(),
+        ],
+    );
+    let stored = c.jsonpath(
+        &["configmap", "kubectl-upgrade-verify", "-n", "kubeflow"],
+        "{.data.baseline\\.json}",
+    );
+    let baseline: Value = serde_json::from_str(&stored).expect("stored baseline");
+    assert!(baseline.get("profile").is_none());
+    assert_eq!(baseline["workloads"][0]["name"], "minio");
+    let file: Value =
+        serde_json::from_str(&std::fs::read_to_string(c.dir.path().join("b.json")).expect("file"))
+            .expect("file baseline");
+    assert_eq!(
+        file, baseline,
+        "the file and the ConfigMap hold the same baseline"
+    );
+
+    let (code, report) = verify(&c, &["-n", "kubeflow"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["checked"]["volumes"], 1);
+    // --to without a profile reads app.kubernetes.io/version, which minio carries.
+    let (code, report) = verify(&c, &["-n", "kubeflow", "--to", "1.7"]);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["differences"][0]["code"], "component-version");
+    assert_eq!(report["differences"][0]["now"], "1.6");
+
+    c.kubectl(&["delete", "sts", "minio", "-n", "kubeflow", "--wait=true"])
+        .ok();
+    let (d, _) = until_difference(&c, &["-n", "kubeflow"], "workload-missing", "sts/minio");
+    assert_eq!(d["now"], "<none>");
+    // Its claim is left, bound, and nothing uses it any more.
+    let (d, _) = until_difference(
+        &c,
+        &["-n", "kubeflow"],
+        "volume-unused",
+        &format!(
+            "pv/{}",
+            baseline["volumes"][0]["volume"].as_str().expect("volume")
+        ),
+    );
+    assert!(
+        d["now"]
+            .as_str()
+            .is_some_and(|n| n.contains("minio-data-minio-0")),
+        "{d:#}"
+    );
+}
+
+#[test]
+fn a_second_record_asks_before_replacing_the_baseline() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    record(&c, &["-n", "kubeflow"]);
+    let first = c.jsonpath(
+        &["configmap", "kubectl-upgrade-verify", "-n", "kubeflow"],
+        "{.metadata.resourceVersion}",
+    );
+    // Without a terminal and without --yes: refused, nothing changed, exit 1.
+    let (code, _, err) = run(&c, &["record", "-n", "kubeflow"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("Pass --yes"), "{err}");
+    let (code, _, _) = run(&c, &["record", "-n", "kubeflow", "--dry-run"]);
+    assert_eq!(code, 0);
+    let after = c.jsonpath(
+        &["configmap", "kubectl-upgrade-verify", "-n", "kubeflow"],
+        "{.metadata.resourceVersion}",
+    );
+    assert_eq!(
+        first, after,
+        "neither the refusal nor --dry-run changed the baseline"
+    );
+    // No baseline at all: could not verify, exit 2, one line saying how to make one.
+    let (code, _, err) = run(&c, &["verify", "-n", "default"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("run `kubectl upgrade-verify record -n default`"),
+        "{err}"
+    );
+}
