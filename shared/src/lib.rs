@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cluster;
 pub mod completion;
+pub mod deadline;
 pub mod exit;
 pub mod flags;
 pub mod journal;
