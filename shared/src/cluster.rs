@@ -8,10 +8,10 @@ use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeCl
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 
 pub use crate::api::describe;
+use crate::flags::RetryBudget;
 
-/// How many times a retryable failure is tried in all, and the first pause (doubled each time).
+/// How many times a retryable failure is tried in all (the default [`RetryBudget`]'s).
 pub const ATTEMPTS: u32 = 6;
-const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
 /// A namespace of a cluster: the client and the namespace its namespaced calls go to.
 #[derive(Clone)]
@@ -21,11 +21,12 @@ pub struct Cluster {
 }
 
 /// True for failures worth another try: the API server's optimistic-concurrency refusal,
-/// throttling, server errors, and transport failures.
+/// throttling, server errors, and transport failures — but not a request that got no answer
+/// within its whole `--request-timeout`: a server silent that long is not answering.
 pub fn retryable(err: &kube::Error) -> bool {
     match err {
         kube::Error::Api(s) => matches!(s.code, 409 | 429 | 500 | 502 | 503 | 504),
-        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        kube::Error::HyperError(_) | kube::Error::Service(_) => !crate::deadline::timed_out(err),
         _ => false,
     }
 }
@@ -35,24 +36,41 @@ pub fn not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == 404)
 }
 
-/// Runs `op` until it succeeds, fails for good, or has been tried [`ATTEMPTS`] times. The
-/// error names `what` failed and the server's one-line reason.
-pub async fn retry<T, F, Fut>(what: &str, mut op: F) -> anyhow::Result<T>
+/// Runs `op` until it succeeds, fails for good, or the default [`RetryBudget`] is spent (at
+/// most [`ATTEMPTS`] tries within its total time; a request that used up its whole
+/// `--request-timeout` is not tried again). The error names `what` failed and the server's
+/// one-line reason.
+pub async fn retry<T, F, Fut>(what: &str, op: F) -> anyhow::Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
 {
-    let mut pause = FIRST_PAUSE;
-    let mut attempt = 1;
+    retry_within(RetryBudget::default(), what, op).await
+}
+
+/// [`retry`] within a budget of the caller's.
+pub async fn retry_within<T, F, Fut>(
+    budget: RetryBudget,
+    what: &str,
+    mut op: F,
+) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    let started = Instant::now();
+    let mut tried = 0;
     loop {
+        tried += 1;
         match op().await {
             Ok(v) => return Ok(v),
-            Err(e) if retryable(&e) && attempt < ATTEMPTS => {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-                attempt += 1;
-            }
-            Err(e) => return Err(anyhow::anyhow!("{what}: {}", describe(&e))),
+            Err(e) => match retryable(&e)
+                .then(|| budget.next_pause(tried, started.elapsed(), &e))
+                .flatten()
+            {
+                Some(pause) => tokio::time::sleep(pause).await,
+                None => return Err(anyhow::anyhow!("{what}: {}", describe(&e))),
+            },
         }
     }
 }

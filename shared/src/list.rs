@@ -1,10 +1,9 @@
 //! Reading many objects the way `kubectl get` does: one paged list per kind and namespace
-//! (`limit`/`continue`, kubectl's `--chunk-size=500`), never one request per object.
+//! (`limit`/`continue`, kubectl's `--chunk-size=500`), never one request per object; each page
+//! is retried within the default retry budget.
 
 use kube::api::{Api, ListParams};
 use serde::de::DeserializeOwned;
-
-use crate::api::describe;
 
 /// Page size, as kubectl uses for `get` (`--chunk-size=500`).
 pub const PAGE: u32 = 500;
@@ -35,10 +34,10 @@ where
         if let Some(t) = &token {
             page_params = page_params.continue_token(t);
         }
-        let page = api
-            .list(&page_params)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot list {what} in {scope}: {}", describe(&e)))?;
+        let page = crate::cluster::retry(&format!("cannot list {what} in {scope}"), || {
+            api.list(&page_params)
+        })
+        .await?;
         out.extend(page.items);
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),
