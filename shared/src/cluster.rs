@@ -280,6 +280,17 @@ impl Cluster {
         .await
     }
 
+    /// Deletes a claim only if it is still the object with `uid` (when given); one already
+    /// gone is fine. A claim of that name with another UID is a 409 Conflict, not retried.
+    pub async fn delete_claim_checked(&self, name: &str, uid: Option<&str>) -> anyhow::Result<()> {
+        delete_checked(self.claims(), &format!("pvc/{name}"), name, uid).await
+    }
+
+    /// Deletes a volume only if it is still the object with `uid` (when given).
+    pub async fn delete_volume_checked(&self, name: &str, uid: Option<&str>) -> anyhow::Result<()> {
+        delete_checked(self.volumes(), &format!("pv/{name}"), name, uid).await
+    }
+
     /// Deletes a pod; one already gone is fine.
     pub async fn delete_pod(&self, name: &str) -> anyhow::Result<()> {
         let api = self.pods();
@@ -314,4 +325,45 @@ impl Cluster {
         })
         .await
     }
+}
+
+/// Deletes `name` with a UID precondition (kube-apiserver answers 409 Conflict when the object
+/// has another UID: `Precondition failed: UID in precondition: …`); gone already is fine.
+async fn delete_checked<K>(
+    api: Api<K>,
+    what: &str,
+    name: &str,
+    uid: Option<&str>,
+) -> anyhow::Result<()>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let mut params = DeleteParams::default();
+    if let Some(uid) = uid {
+        params.preconditions = Some(kube::api::Preconditions {
+            uid: Some(uid.to_string()),
+            resource_version: None,
+        });
+    }
+    let mut pause = FIRST_PAUSE;
+    for attempt in 1..=ATTEMPTS {
+        match api.delete(name, &params).await {
+            Ok(_) => return Ok(()),
+            Err(e) if not_found(&e) => return Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 && uid.is_some() => {
+                anyhow::bail!(
+                    "{what} is no longer the object that was checked: {} ({} {})",
+                    s.message,
+                    s.code,
+                    s.reason
+                )
+            }
+            Err(e) if retryable(&e) && attempt < ATTEMPTS => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            Err(e) => anyhow::bail!("cannot delete {what}: {}", describe(&e)),
+        }
+    }
+    anyhow::bail!("cannot delete {what}: the API server kept failing")
 }

@@ -136,7 +136,7 @@ fn kubefate_mysql_claim_becomes_the_statefulset_claim_and_keeps_its_tables() {
         &c,
         &["adopt", "mysql-data", "data-mysql-0", "-n", NS, "--yes"],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("pvc/mysql-data is used by pod/mysql-"),
         "{}",
@@ -408,7 +408,7 @@ fn dry_run_and_missing_terminal_change_nothing() {
         text(&o)
     );
     let o = migrate(&c, &["adopt", "mysql-data", "data-mysql-0", "-n", NS]);
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("not asking without a terminal"),
         "{}",
@@ -498,7 +498,7 @@ fn an_access_mode_the_volume_lacks_refuses_the_adoption() {
             "--yes",
         ],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("access mode ReadWriteMany"),
         "{}",
@@ -527,7 +527,7 @@ fn an_access_mode_the_volume_lacks_refuses_the_adoption() {
             "--yes",
         ],
     );
-    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(o.status.code(), Some(1));
     assert!(
         text(&o).contains("is not a claim of sts/mysql"),
         "{}",

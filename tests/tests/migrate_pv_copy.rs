@@ -105,7 +105,7 @@ fn kubeflow_minio_flow_retain_copy_verify_serve_and_clean_up() {
             "--yes",
         ],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(text(&o).contains("pass --quiesce"), "{}", text(&o));
     assert!(
         c.kubectl(&["get", "pvc", "minio-data-v17", "-n", NS]).code != 0,
@@ -205,7 +205,7 @@ fn cleanup_without_a_verified_copy_is_refused() {
         Duration::from_secs(60),
     );
     let o = migrate(&c, &["cleanup", "minio-data-minio-0", "-n", NS, "--yes"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("no verified copy of pvc/minio-data-minio-0"),
         "{}",
@@ -313,7 +313,7 @@ fn a_file_changed_during_a_live_copy_fails_verification_and_names_it() {
     let o = migrate(&c, &["cleanup", "minio-data-minio-0", "-n", NS, "--yes"]);
     assert_eq!(
         o.status.code(),
-        Some(2),
+        Some(1),
         "an unverified copy does not allow cleanup: {}",
         text(&o)
     );
@@ -365,7 +365,7 @@ spec: {accessModes: [ReadWriteOnce], storageClassName: local, volumeName: local-
         std::thread::sleep(Duration::from_millis(200));
     }
     let o = migrate(&c, &["copy", "on-a", "on-b", "-n", NS, "--yes"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
         text(&o).contains("no node can mount both volumes"),
         "{}",

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::plan::{ADOPTED_FROM, Action, ORIGINAL_POLICY, Plan};
 use upgrade_shared::cluster::{Cluster, wait};
+use upgrade_shared::exit;
 
 /// How long to wait for a claim to bind or go away. The volume binder resyncs every 15 s on a
 /// real cluster, so this leaves room for several rounds.
@@ -42,6 +43,14 @@ pub async fn run(
             step.describe()
         ));
         step_once(cluster, step, timeouts).await.map_err(|e| {
+            if exit::code_of(&e) == exit::FINDINGS {
+                return e.context(format!(
+                    "step {} of {} ({}) refused",
+                    i + 1,
+                    plan.steps.len(),
+                    step.describe()
+                ));
+            }
             e.context(format!(
                 "step {} of {} ({}) did not complete; what came before it is done and recorded — run the same command again to continue, or `kubectl upgrade-migrate-pv status -n {}` to see where things stand",
                 i + 1,
@@ -78,8 +87,10 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
                 .patch_volume(volume, json!({"metadata": {"annotations": annotations}, "spec": {"persistentVolumeReclaimPolicy": to}}))
                 .await?;
         }
-        Action::DeleteVolume { volume } => {
-            cluster.delete_volume(volume).await?;
+        Action::DeleteVolume { volume, uid, .. } => {
+            cluster
+                .delete_volume_checked(volume, uid.as_deref())
+                .await?;
             wait(
                 timeouts.bind,
                 &format!("pv/{volume} to be deleted"),
@@ -87,8 +98,21 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
             )
             .await?;
         }
-        Action::DeleteClaim { claim, .. } => {
-            cluster.delete_claim(claim).await?;
+        Action::DeleteClaim { claim, uid, .. } => {
+            // Live state, right before acting: a pod that started since the plan would keep
+            // the claim (pvc-protection) and lose what it writes once it stops.
+            let users = cluster.pods_using(claim).await?;
+            if !users.is_empty() {
+                return Err(exit::refused(format!(
+                    "pvc/{claim} is mounted by {}: nothing was deleted; stop them first",
+                    users
+                        .iter()
+                        .map(|p| format!("pod/{p}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            cluster.delete_claim_checked(claim, uid.as_deref()).await?;
             // The pvc-protection finalizer holds the claim until no pod uses it.
             wait(
                 timeouts.bind,
@@ -96,6 +120,25 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
                 || async { Ok(cluster.claim(claim).await?.is_none()) },
             )
             .await?;
+        }
+        Action::CheckUnchanged {
+            claim,
+            volume,
+            copy_to,
+            digest,
+            image,
+        } => {
+            let pv = cluster
+                .volume(volume)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("pv/{volume} is gone"))?;
+            let now = crate::copy::proof::source_digest(cluster, claim, &pv, image, timeouts.bind)
+                .await?;
+            if now != *digest {
+                return Err(exit::refused(format!(
+                    "pvc/{claim} changed since its copy to {copy_to} was verified (its listing's sha256 is {now}, not {digest}): nothing was deleted; copy it again, then clean up"
+                )));
+            }
         }
         Action::PreBind { volume, claim } => {
             let ns = &cluster.namespace;

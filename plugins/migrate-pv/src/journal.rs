@@ -29,10 +29,33 @@ pub enum Entry {
     Copy {
         source: String,
         dest: String,
+        /// Namespace of DEST when it is not the journal's own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        dest_namespace: Option<String>,
         /// `kind/name` → replicas before quiescing.
         quiesced: BTreeMap<String, i32>,
+        /// `started`, `verified` or `differs`.
         state: String,
+        /// What a verified copy proved, to check live before anything is deleted.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<CopyProof>,
     },
+}
+
+/// The objects a verified copy went between, by UID, and a digest of the source's listing, so
+/// that `cleanup` deletes the source only while the copy still exists and the source still
+/// holds exactly what was verified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+pub struct CopyProof {
+    pub source_claim_uid: String,
+    pub source_volume: String,
+    pub source_volume_uid: String,
+    pub dest_claim_uid: String,
+    pub dest_volume: String,
+    pub dest_volume_uid: String,
+    /// sha256 of the source's manifest listing ([`crate::tree::manifest_command`]) taken
+    /// right after the verification.
+    pub manifest_sha256: String,
 }
 
 /// Key of an adoption entry.

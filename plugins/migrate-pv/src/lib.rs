@@ -3,6 +3,7 @@
 //! put things back (restore-policy, rollback). Every command plans first and records its steps
 //! in a journal on the cluster.
 
+pub mod cleanup;
 pub mod copy;
 pub mod execute;
 pub mod journal;
@@ -105,10 +106,13 @@ pub enum Command {
     },
     /// Show what was done in the namespace and what remains.
     Status,
-    /// Delete a claim and its volume once a verified copy of it is recorded.
+    /// Delete a claim and its volume once a verified copy of it is recorded and still there.
     Cleanup {
         /// The claim that was copied.
         claim: String,
+        /// Image of the short-lived pod that lists CLAIM again before anything is deleted.
+        #[arg(long, default_value = copy::DEFAULT_IMAGE)]
+        image: String,
     },
     /// Copy the data of one claim into another through a migration pod, and verify it.
     Copy(copy::CopyArgs),
@@ -145,7 +149,7 @@ async fn carry_out(
         return Ok(exit::OK);
     }
     if plan.destructive() && !prompt::confirm("Carry out these steps?", args.yes)? {
-        anyhow::bail!("stopped: nothing was changed");
+        return Err(exit::refused("stopped: nothing was changed"));
     }
     before().await?;
     let quiet = args.output.format != Format::Table;
@@ -215,6 +219,20 @@ async fn find_statefulset(
                 cluster.namespace
             )
         })
+}
+
+/// The exit code of a failed command: 1 when a safety rule refused (nothing was changed), 2
+/// for bad input or a command that could not run.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    let refused = err.chain().any(|c| {
+        c.downcast_ref::<plan::PlanError>()
+            .is_some_and(plan::PlanError::is_refusal)
+    });
+    if refused {
+        exit::FINDINGS
+    } else {
+        exit::code_of(err)
+    }
 }
 
 /// Runs the command and returns the exit code.
@@ -382,38 +400,21 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let cluster = connect(&args).await?;
             let entries = journal::JOURNAL.read(&cluster).await?;
             let volumes = cluster.volumes_annotated(plan::ORIGINAL_POLICY).await?;
-            let status = render::Status::build(&cluster.namespace, &entries, &volumes);
+            let stale = cleanup::stale_copies(&cluster, &entries).await?;
+            let status = render::Status::build(&cluster.namespace, &entries, &volumes, &stale);
             match args.output.format {
                 Format::Table => output::print(&render::status(&status, &args.output.styles()))?,
                 format => output::print(&output::to_document(&status, format)?)?,
             }
             Ok(exit::OK)
         }
-        Command::Cleanup { claim } => {
+        Command::Cleanup { claim, image } => {
             check_names("claim", &[claim])?;
             let cluster = connect(&args).await?;
             let entries = journal::JOURNAL.read(&cluster).await?;
-            let verified = entries.values().find_map(|e| match e {
-                journal::Entry::Copy {
-                    source,
-                    dest,
-                    state,
-                    ..
-                } if source == claim && state == "verified" => Some(dest.clone()),
-                _ => None,
-            });
-            let existing = cluster.claim(claim).await?;
-            let volume = match &existing {
-                Some(c) => cluster.volume_of(c).await?,
-                None => None,
-            };
-            let plan = plan::cleanup(
-                &cluster.namespace,
-                claim,
-                existing.as_ref(),
-                volume.as_ref(),
-                verified.as_deref(),
-            )?;
+            let copy = cleanup::verified_copy(&cluster.namespace, claim, &entries);
+            let state = cleanup::state(&cluster, claim, copy, image).await?;
+            let plan = cleanup::plan(&state)?;
             carry_out(&args, &cluster, &plan, async || Ok(())).await
         }
         Command::Copy(copy_args) => {

@@ -10,6 +10,9 @@ async fn main() -> std::process::ExitCode {
     let args = kubectl_upgrade_migrate_pv::Args::parse();
     match kubectl_upgrade_migrate_pv::run(args).await {
         Ok(code) => std::process::ExitCode::from(code),
-        Err(err) => upgrade_shared::exit::report_error(&err),
+        Err(err) => upgrade_shared::exit::report_error_code(
+            &err,
+            kubectl_upgrade_migrate_pv::exit_code(&err),
+        ),
     }
 }

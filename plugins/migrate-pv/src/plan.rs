@@ -21,8 +21,24 @@ pub enum Action {
         to: String,
         record: bool,
     },
-    /// Delete a claim (its volume stays: the policy is Retain by then).
-    DeleteClaim { claim: String, volume: String },
+    /// Delete a claim (only while no pod mounts it, re-checked right before; with `uid`, only
+    /// that very object). What happens to its volume follows `volume_policy`.
+    DeleteClaim {
+        claim: String,
+        volume: String,
+        volume_policy: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uid: Option<String>,
+    },
+    /// List a claim again and refuse unless the listing's sha256 is `digest`, the one taken
+    /// when its copy to `copy_to` was verified.
+    CheckUnchanged {
+        claim: String,
+        volume: String,
+        copy_to: String,
+        digest: String,
+        image: String,
+    },
     /// Point the volume's claimRef at a claim that does not exist yet (no uid): a pre-bind.
     PreBind { volume: String, claim: String },
     /// Create a claim that names the volume.
@@ -36,8 +52,14 @@ pub enum Action {
     },
     /// Wait until the claim is Bound to the volume.
     WaitBound { claim: String, volume: String },
-    /// Delete a volume object whose data was copied elsewhere and verified.
-    DeleteVolume { volume: String },
+    /// Delete a volume object whose data was copied elsewhere and verified; `policy` says
+    /// whether the storage and its data go with it (`Delete`) or stay behind (`Retain`).
+    DeleteVolume {
+        volume: String,
+        policy: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        uid: Option<String>,
+    },
 }
 
 impl Action {
@@ -65,9 +87,29 @@ impl Action {
                     ""
                 }
             ),
-            Action::DeleteClaim { claim, volume } => {
-                format!("delete pvc/{claim} (pv/{volume} is kept: Retain)")
+            Action::DeleteClaim {
+                claim,
+                volume,
+                volume_policy,
+                ..
+            } => {
+                if volume_policy == "Retain" {
+                    format!("delete pvc/{claim} (pv/{volume} and its data are kept: Retain)")
+                } else {
+                    format!(
+                        "delete pvc/{claim} (pv/{volume} has reclaim policy {volume_policy}: the volume and its data are deleted with the claim)"
+                    )
+                }
             }
+            Action::CheckUnchanged {
+                claim,
+                copy_to,
+                digest,
+                ..
+            } => format!(
+                "check that pvc/{claim} still lists exactly as when its copy to {copy_to} was verified (sha256 {})",
+                &digest[..digest.len().min(12)]
+            ),
             Action::PreBind { volume, claim } => {
                 format!("pre-bind pv/{volume} to pvc/{claim} (claimRef without uid)")
             }
@@ -86,8 +128,16 @@ impl Action {
             Action::WaitBound { claim, volume } => {
                 format!("wait until pvc/{claim} is Bound to pv/{volume}")
             }
-            Action::DeleteVolume { volume } => {
-                format!("delete pv/{volume}")
+            Action::DeleteVolume { volume, policy, .. } => {
+                if policy == "Retain" {
+                    format!(
+                        "delete the object pv/{volume}; its data stays on the storage (reclaim policy Retain) until removed there"
+                    )
+                } else {
+                    format!(
+                        "delete pv/{volume} and its data on the storage (reclaim policy {policy})"
+                    )
+                }
             }
         }
     }
@@ -140,6 +190,19 @@ pub enum PlanError {
     NoRecord(String, String),
     #[error("{0}")]
     Refused(String),
+}
+
+impl PlanError {
+    /// True for a safety rule's refusal (exit 1), false for bad input (exit 2).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            PlanError::InUse { .. }
+                | PlanError::TargetTaken(..)
+                | PlanError::VolumeTaken { .. }
+                | PlanError::Refused(_)
+        )
+    }
 }
 
 /// The recorded facts of an adoption, kept in the journal so a resumed run or a rollback knows
@@ -321,6 +384,8 @@ pub fn adopt(state: &AdoptState, old: &str, new: &str) -> Result<(Plan, AdoptRec
         plan.steps.push(Action::DeleteClaim {
             claim: old.into(),
             volume: record.volume.clone(),
+            volume_policy: "Retain".into(),
+            uid: state.old.as_ref().and_then(|c| c.metadata.uid.clone()),
         });
     } else {
         plan.done.push(format!("pvc/{old} is deleted"));
@@ -467,40 +532,4 @@ pub fn restore_policy(namespace: &str, volumes: &[PersistentVolume]) -> Plan {
         });
     }
     plan
-}
-
-/// Plans removing a claim and its volume once their data lives on elsewhere: only when the
-/// journal holds a verified copy of exactly this claim.
-pub fn cleanup(
-    namespace: &str,
-    claim: &str,
-    existing: Option<&PersistentVolumeClaim>,
-    volume: Option<&PersistentVolume>,
-    verified_copy_to: Option<&str>,
-) -> Result<Plan, PlanError> {
-    let Some(dest) = verified_copy_to else {
-        return Err(PlanError::Refused(format!(
-            "no verified copy of pvc/{claim} is recorded in namespace {namespace}: copy it first (kubectl upgrade-migrate-pv copy {claim} DEST -n {namespace}); cleanup deletes data only once it lives on elsewhere"
-        )));
-    };
-    let mut plan = Plan {
-        command: format!("cleanup {claim}"),
-        namespace: namespace.into(),
-        ..Plan::default()
-    };
-    plan.done
-        .push(format!("pvc/{claim} was copied to pvc/{dest} and verified"));
-    let volume_name = volume.and_then(|v| v.metadata.name.clone());
-    match existing {
-        Some(_) => plan.steps.push(Action::DeleteClaim {
-            claim: claim.into(),
-            volume: volume_name.clone().unwrap_or_default(),
-        }),
-        None => plan.done.push(format!("pvc/{claim} is deleted")),
-    }
-    match volume_name {
-        Some(v) => plan.steps.push(Action::DeleteVolume { volume: v }),
-        None => plan.done.push("its volume is deleted".into()),
-    }
-    Ok(plan)
 }

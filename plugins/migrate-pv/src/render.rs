@@ -66,14 +66,16 @@ pub struct VolumeStatus {
 }
 
 impl Status {
+    /// `stale` holds, by journal key, why a recorded result no longer holds live.
     pub fn build(
         namespace: &str,
         entries: &BTreeMap<String, Entry>,
         volumes: &[PersistentVolume],
+        stale: &BTreeMap<String, String>,
     ) -> Status {
         let operations = entries
-            .values()
-            .map(|e| match e {
+            .iter()
+            .map(|(key, e)| match e {
                 Entry::Adopt { record, state } => Operation {
                     operation: "adopt".into(),
                     claims: format!("{} → {}", record.old_claim, record.new_claim),
@@ -85,13 +87,25 @@ impl Status {
                         _ => "-".into(),
                     },
                 },
-                Entry::Copy { source, dest, state, .. } => Operation {
-                    operation: "copy".into(),
-                    claims: format!("{source} → {dest}"),
-                    volume: "-".into(),
-                    state: state.clone(),
-                    next: if state == "verified" { "-".into() } else { format!("kubectl upgrade-migrate-pv copy {source} {dest} -n {namespace}") },
-                },
+                Entry::Copy { source, dest, state, .. } => {
+                    let copy_again = format!("kubectl upgrade-migrate-pv copy {source} {dest} -n {namespace}");
+                    match stale.get(key) {
+                        Some(problem) => Operation {
+                            operation: "copy".into(),
+                            claims: format!("{source} → {dest}"),
+                            volume: "-".into(),
+                            state: format!("stale: {problem}"),
+                            next: copy_again,
+                        },
+                        None => Operation {
+                            operation: "copy".into(),
+                            claims: format!("{source} → {dest}"),
+                            volume: "-".into(),
+                            state: state.clone(),
+                            next: if state == "verified" { "-".into() } else { copy_again },
+                        },
+                    }
+                }
             })
             .collect();
         let volumes = volumes

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use kubectl_upgrade_migrate_pv::cleanup;
+use kubectl_upgrade_migrate_pv::journal::CopyProof;
 use kubectl_upgrade_migrate_pv::plan::{self, Action, AdoptState, PlanError};
 use serde_json::json;
 
@@ -53,6 +55,7 @@ fn kinds(p: &plan::Plan) -> Vec<&'static str> {
             Action::CreateClaim { .. } => "create",
             Action::WaitBound { .. } => "wait",
             Action::DeleteVolume { .. } => "delete-volume",
+            Action::CheckUnchanged { .. } => "check",
         })
         .collect()
 }
@@ -255,34 +258,123 @@ fn retain_skips_volumes_already_retained() {
     assert!(plan::retain("fate-9999", &[(claim("c", "", "Pending"), None)]).is_err());
 }
 
+fn verified(dest_uid: &str) -> cleanup::VerifiedCopy {
+    cleanup::VerifiedCopy {
+        dest: "minio-new".into(),
+        dest_namespace: "kubeflow".into(),
+        proof: Some(CopyProof {
+            source_claim_uid: "uid-minio-data-minio-0".into(),
+            source_volume: "pvc-0865".into(),
+            source_volume_uid: "uid-pv".into(),
+            dest_claim_uid: dest_uid.into(),
+            dest_volume: "pvc-new".into(),
+            dest_volume_uid: "uid-pv-new".into(),
+            manifest_sha256: "ab".repeat(32),
+        }),
+    }
+}
+
+fn cleanup_state(copy: Option<cleanup::VerifiedCopy>) -> cleanup::CleanupState {
+    let mut v = volume(Some(("minio-data-minio-0", Some("u"))), "Delete", "Bound");
+    v.metadata.uid = Some("uid-pv".into());
+    let mut dv = volume(Some(("minio-new", Some("u"))), "Delete", "Bound");
+    dv.metadata.name = Some("pvc-new".into());
+    dv.metadata.uid = Some("uid-pv-new".into());
+    cleanup::CleanupState {
+        namespace: "kubeflow".into(),
+        claim: "minio-data-minio-0".into(),
+        copy,
+        source: Some(claim("minio-data-minio-0", "pvc-0865", "Bound")),
+        source_volume: Some(v),
+        dest: Some(claim("minio-new", "pvc-new", "Bound")),
+        dest_volume: Some(dv),
+        users: vec![],
+        image: "debian:bookworm-slim".into(),
+    }
+}
+
 #[test]
-fn cleanup_deletes_only_what_a_verified_copy_replaced() {
-    let c = claim("minio-data-minio-0", "pvc-0865", "Bound");
-    let v = volume(Some(("minio-data-minio-0", Some("u"))), "Retain", "Bound");
-    let err = plan::cleanup("kubeflow", "minio-data-minio-0", Some(&c), Some(&v), None)
-        .unwrap_err()
-        .to_string();
+fn cleanup_deletes_only_what_a_verified_copy_still_replaces() {
+    let err = cleanup::plan(&cleanup_state(None)).unwrap_err();
+    assert!(err.is_refusal());
     assert!(
-        err.contains("no verified copy of pvc/minio-data-minio-0"),
+        err.to_string()
+            .contains("no verified copy of pvc/minio-data-minio-0"),
         "{err}"
     );
-    let p = plan::cleanup(
-        "kubeflow",
-        "minio-data-minio-0",
-        Some(&c),
-        Some(&v),
-        Some("minio-new"),
-    )
-    .unwrap();
-    assert_eq!(kinds(&p), ["delete", "delete-volume"]);
-    assert!(p.steps.iter().all(Action::destructive));
-    let p = plan::cleanup(
-        "kubeflow",
-        "minio-data-minio-0",
-        None,
-        None,
-        Some("minio-new"),
-    )
-    .unwrap();
-    assert!(p.steps.is_empty(), "a finished cleanup has nothing left");
+    let p = cleanup::plan(&cleanup_state(Some(verified("uid-minio-new")))).unwrap();
+    assert_eq!(kinds(&p), ["check", "delete", "delete-volume"]);
+    assert!(
+        matches!(&p.steps[1], Action::DeleteClaim { uid: Some(u), .. } if u == "uid-minio-data-minio-0")
+    );
+    assert!(
+        p.steps[2]
+            .describe()
+            .contains("and its data on the storage (reclaim policy Delete)"),
+        "{}",
+        p.steps[2].describe()
+    );
+
+    // The destination re-created under the same name is not the copy.
+    let err = cleanup::plan(&cleanup_state(Some(verified("an-older-uid")))).unwrap_err();
+    assert!(
+        err.to_string().contains("deleted and created again"),
+        "{err}"
+    );
+    // Gone, or being deleted.
+    let mut s = cleanup_state(Some(verified("uid-minio-new")));
+    s.dest = None;
+    assert!(
+        cleanup::plan(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("no longer exists")
+    );
+    let mut s = cleanup_state(Some(verified("uid-minio-new")));
+    s.dest.as_mut().unwrap().metadata.deletion_timestamp = Some(
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
+    );
+    assert!(
+        cleanup::plan(&s)
+            .unwrap_err()
+            .to_string()
+            .contains("is being deleted")
+    );
+    // Mounted by a pod.
+    let mut s = cleanup_state(Some(verified("uid-minio-new")));
+    s.users = vec!["minio-0".into()];
+    let err = cleanup::plan(&s).unwrap_err();
+    assert!(
+        err.is_refusal() && err.to_string().contains("pod/minio-0"),
+        "{err}"
+    );
+
+    // Retain: the object goes, the data stays behind, and the plan says so.
+    let mut s = cleanup_state(Some(verified("uid-minio-new")));
+    s.source_volume
+        .as_mut()
+        .unwrap()
+        .spec
+        .as_mut()
+        .unwrap()
+        .persistent_volume_reclaim_policy = Some("Retain".into());
+    let p = cleanup::plan(&s).unwrap();
+    assert!(
+        p.steps[2]
+            .describe()
+            .contains("its data stays on the storage"),
+        "{}",
+        p.steps[2].describe()
+    );
+    assert!(
+        p.steps[1].describe().contains("are kept: Retain"),
+        "{}",
+        p.steps[1].describe()
+    );
+
+    // A finished cleanup has nothing left.
+    let mut s = cleanup_state(Some(verified("uid-minio-new")));
+    s.source = None;
+    s.source_volume = None;
+    assert!(cleanup::plan(&s).unwrap().steps.is_empty());
 }

@@ -4,6 +4,7 @@
 //! namespaces each side has its own pod and the archive streams through this process.
 
 mod pod;
+pub mod proof;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -146,14 +147,14 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     let users = cluster.pods_using(&c.source).await?;
     let dest_users = dest_cluster.pods_using(&c.dest).await?;
     if !dest_users.is_empty() {
-        anyhow::bail!(
+        return Err(exit::refused(format!(
             "pvc/{} is in use by {}: a copy would write under a running application",
             c.dest,
             dest_users.join(", ")
-        );
+        )));
     }
     if !users.is_empty() && !c.quiesce && !c.allow_live {
-        anyhow::bail!(
+        return Err(exit::refused(format!(
             "pvc/{} is mounted by {}: pass --quiesce to scale their owners to zero for the copy, or --allow-live for a copy that is not point-in-time",
             c.source,
             users
@@ -161,7 +162,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
                 .map(|p| format!("pod/{p}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        )));
     }
     let attached_on = if c.allow_live && !users.is_empty() {
         let pods = cluster.pods();
@@ -175,13 +176,13 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     // pod and the archive streams through this process.
     let (source_affinity, dest_affinity) = if same_namespace {
         let a = placement(&source_pv, dest_pv.as_ref(), attached_on.as_deref())
-            .map_err(anyhow::Error::msg)?;
+            .map_err(exit::refused)?;
         (a.clone(), a)
     } else {
         (
-            placement(&source_pv, None, attached_on.as_deref()).map_err(anyhow::Error::msg)?,
+            placement(&source_pv, None, attached_on.as_deref()).map_err(exit::refused)?,
             match &dest_pv {
-                Some(d) => placement(d, None, None).map_err(anyhow::Error::msg)?,
+                Some(d) => placement(d, None, None).map_err(exit::refused)?,
                 None => None,
             },
         )
@@ -354,7 +355,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     }
     let disruptive = !owners.is_empty() || dest.is_some();
     if disruptive && !prompt::confirm("Carry out these steps?", args.yes)? {
-        anyhow::bail!("stopped: nothing was changed");
+        return Err(exit::refused("stopped: nothing was changed"));
     }
     let key = journal::copy_key(&c.dest);
     journal::JOURNAL
@@ -364,8 +365,10 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             &journal::Entry::Copy {
                 source: c.source.clone(),
                 dest: c.dest.clone(),
+                dest_namespace: c.to_namespace.clone(),
                 quiesced: owners.clone(),
                 state: "started".into(),
+                proof: None,
             },
         )
         .await?;
@@ -390,15 +393,20 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     }
     .await;
     // Whatever happened: the pods go, the owners come back.
-    remove_pod(args, &src_side).await;
+    remove_pod(args.timeouts().bind, &src_side).await;
     if !same_namespace {
-        remove_pod(args, &dst_side).await;
+        remove_pod(args.timeouts().bind, &dst_side).await;
     }
     let restore_error = scale::restore(cluster, &owners).await.err();
-    let verification = outcome?;
+    let (verification, digest) = outcome?;
     if let Some(e) = restore_error {
         return Err(e);
     }
+    let proof = if verification.is_ok() {
+        Some(proof::gather(cluster, &dest_cluster, &c.source, &c.dest, digest).await?)
+    } else {
+        None
+    };
     let report = CopyReport {
         source: c.source.clone(),
         dest: c.dest.clone(),
@@ -419,12 +427,14 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             &journal::Entry::Copy {
                 source: c.source.clone(),
                 dest: c.dest.clone(),
+                dest_namespace: c.to_namespace.clone(),
                 quiesced: BTreeMap::new(),
                 state: if report.verified {
                     "verified".into()
                 } else {
                     "differs".into()
                 },
+                proof,
             },
         )
         .await?;

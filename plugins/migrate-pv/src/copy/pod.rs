@@ -4,7 +4,6 @@ use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
 use kube::api::{DeleteParams, PostParams};
 use serde_json::json;
 
-use crate::Args;
 use upgrade_shared::cluster::{Cluster, retry, wait};
 
 /// Node constraints a volume carries (`spec.nodeAffinity.required`), as hostnames when they
@@ -195,7 +194,7 @@ pub struct Side {
 
 /// Replaces a pod left by an interrupted run (its copy may be half done), creates the pod and
 /// waits until it runs.
-pub(super) async fn start_pod(args: &Args, side: &Side) -> anyhow::Result<()> {
+pub(crate) async fn start_pod(timeout: std::time::Duration, side: &Side) -> anyhow::Result<()> {
     let pods = side.cluster.pods();
     let pod = side.pod.as_str();
     if retry("cannot read pod", || pods.get_opt(pod))
@@ -204,15 +203,11 @@ pub(super) async fn start_pod(args: &Args, side: &Side) -> anyhow::Result<()> {
     {
         let params = DeleteParams::default();
         retry("cannot delete pod", || pods.delete(pod, &params)).await?;
-        wait(
-            args.timeouts().bind,
-            &format!("pod/{pod} to go"),
-            || async {
-                Ok(retry("cannot read pod", || pods.get_opt(pod))
-                    .await?
-                    .is_none())
-            },
-        )
+        wait(timeout, &format!("pod/{pod} to go"), || async {
+            Ok(retry("cannot read pod", || pods.get_opt(pod))
+                .await?
+                .is_none())
+        })
         .await?;
     }
     let manifest: Pod = serde_json::from_value(side.manifest.clone())?;
@@ -221,39 +216,31 @@ pub(super) async fn start_pod(args: &Args, side: &Side) -> anyhow::Result<()> {
         pods.create(&params, &manifest)
     })
     .await?;
-    wait(
-        args.timeouts().bind,
-        &format!("pod/{pod} to run"),
-        || async {
-            let p = retry("cannot read pod", || pods.get(pod)).await?;
-            match p.status.and_then(|s| s.phase).as_deref() {
-                Some("Running") => Ok(true),
-                Some(phase @ ("Failed" | "Succeeded")) => {
-                    anyhow::bail!("pod/{pod} ended ({phase}) before the copy")
-                }
-                _ => Ok(false),
+    wait(timeout, &format!("pod/{pod} to run"), || async {
+        let p = retry("cannot read pod", || pods.get(pod)).await?;
+        match p.status.and_then(|s| s.phase).as_deref() {
+            Some("Running") => Ok(true),
+            Some(phase @ ("Failed" | "Succeeded")) => {
+                anyhow::bail!("pod/{pod} ended ({phase}) before the copy")
             }
-        },
-    )
+            _ => Ok(false),
+        }
+    })
     .await
 }
 
 /// Deletes a migration pod and waits until it no longer mounts anything.
-pub(super) async fn remove_pod(args: &Args, side: &Side) {
+pub(crate) async fn remove_pod(timeout: std::time::Duration, side: &Side) {
     let pods = side.cluster.pods();
     let pod = side.pod.as_str();
     let _ = pods.delete(pod, &DeleteParams::default()).await;
     // Until the pod is gone it still mounts its claims; wait so that what runs next (the
     // owners scaled back, another copy) finds them free.
-    let gone = wait(
-        args.timeouts().bind,
-        &format!("pod/{pod} to be deleted"),
-        || async {
-            Ok(retry("cannot read pod", || pods.get_opt(pod))
-                .await?
-                .is_none())
-        },
-    )
+    let gone = wait(timeout, &format!("pod/{pod} to be deleted"), || async {
+        Ok(retry("cannot read pod", || pods.get_opt(pod))
+            .await?
+            .is_none())
+    })
     .await;
     if let Err(e) = gone {
         eprintln!(

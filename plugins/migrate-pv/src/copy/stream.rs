@@ -237,11 +237,11 @@ pub(super) async fn copy_in_pods(
     c: &CopyArgs,
     src: &Side,
     dst: &Side,
-) -> anyhow::Result<tree::Verification> {
+) -> anyhow::Result<(tree::Verification, String)> {
     let same = src.pod == dst.pod && src.cluster.namespace == dst.cluster.namespace;
-    start_pod(args, src).await?;
+    start_pod(args.timeouts().bind, src).await?;
     if !same {
-        start_pod(args, dst).await?;
+        start_pod(args.timeouts().bind, dst).await?;
     }
     let (used, free) = if same {
         let space = run_in(
@@ -313,6 +313,7 @@ pub(super) async fn copy_in_pods(
         Ok(std::io::BufReader::new(f.reopen()?))
     };
     let listed_src = run_in(src, tree::manifest_command("/source"), "listing /source").await?;
+    let digest = file_sha256(&listed_src)?;
     let listed_dst = run_in(dst, tree::manifest_command("/dest"), "listing /dest").await?;
     let mut verification = tree::compare(
         tree::entries(open(&listed_src)?),
@@ -327,5 +328,13 @@ pub(super) async fn copy_in_pods(
             &mut verification,
         )?;
     }
-    Ok(verification)
+    Ok((verification, digest))
+}
+
+/// sha256 (hex) of a file's contents.
+pub(super) fn file_sha256(f: &tempfile::NamedTempFile) -> anyhow::Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut f.reopen()?, &mut hasher)?;
+    Ok(format!("{:x}", hasher.finalize()))
 }

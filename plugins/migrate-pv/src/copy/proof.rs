@@ -1,0 +1,139 @@
+//! What a verified copy proves and how it is checked again later: the UIDs of both claims and
+//! both volumes, and a digest of the source's listing. `cleanup` deletes a source only while
+//! the very objects the copy went into still exist and the source still lists exactly as it
+//! did when the copy was verified (anything written to it since would be lost).
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use upgrade_shared::cluster::Cluster;
+
+use super::pod::{Side, migration_pod, placement, pod_name, remove_pod, start_pod};
+use super::stream::{file_sha256, run_in};
+use crate::journal::CopyProof;
+use crate::tree;
+
+fn uid(meta: &kube::api::ObjectMeta) -> String {
+    meta.uid.clone().unwrap_or_default()
+}
+
+/// Reads the UIDs of both sides of a verified copy.
+pub(super) async fn gather(
+    source_cluster: &Cluster,
+    dest_cluster: &Cluster,
+    source: &str,
+    dest: &str,
+    manifest_sha256: String,
+) -> anyhow::Result<CopyProof> {
+    let missing = |what: String| anyhow::anyhow!("{what} disappeared right after the copy");
+    let sc = source_cluster
+        .claim(source)
+        .await?
+        .ok_or_else(|| missing(format!("pvc/{source}")))?;
+    let sv = source_cluster
+        .volume_of(&sc)
+        .await?
+        .ok_or_else(|| missing(format!("the volume of pvc/{source}")))?;
+    let dc = dest_cluster
+        .claim(dest)
+        .await?
+        .ok_or_else(|| missing(format!("pvc/{dest}")))?;
+    let dv = dest_cluster
+        .volume_of(&dc)
+        .await?
+        .ok_or_else(|| missing(format!("the volume of pvc/{dest}")))?;
+    Ok(CopyProof {
+        source_claim_uid: uid(&sc.metadata),
+        source_volume: sv.metadata.name.clone().unwrap_or_default(),
+        source_volume_uid: uid(&sv.metadata),
+        dest_claim_uid: uid(&dc.metadata),
+        dest_volume: dv.metadata.name.clone().unwrap_or_default(),
+        dest_volume_uid: uid(&dv.metadata),
+        manifest_sha256,
+    })
+}
+
+/// Why the copy a proof describes cannot be trusted any more, judged from the destination as
+/// the cluster holds it now; `None` while it stands.
+pub fn dest_problem(
+    proof: &CopyProof,
+    dest: &str,
+    dest_namespace: &str,
+    claim: Option<&PersistentVolumeClaim>,
+    volume: Option<&PersistentVolume>,
+) -> Option<String> {
+    let Some(claim) = claim else {
+        return Some(format!(
+            "pvc/{dest} in namespace {dest_namespace}, which holds the verified copy, no longer exists"
+        ));
+    };
+    if uid(&claim.metadata) != proof.dest_claim_uid {
+        return Some(format!(
+            "pvc/{dest} in namespace {dest_namespace} was deleted and created again since the verified copy (uid {} is not {})",
+            uid(&claim.metadata),
+            proof.dest_claim_uid
+        ));
+    }
+    if claim.metadata.deletion_timestamp.is_some() {
+        return Some(format!(
+            "pvc/{dest} in namespace {dest_namespace}, which holds the verified copy, is being deleted"
+        ));
+    }
+    let phase = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
+    let bound_to = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.volume_name.clone())
+        .unwrap_or_default();
+    if phase != "Bound" || bound_to != proof.dest_volume {
+        return Some(format!(
+            "pvc/{dest} in namespace {dest_namespace} is {phase} on {:?}, not Bound to pv/{} that holds the verified copy",
+            bound_to, proof.dest_volume
+        ));
+    }
+    match volume {
+        None => Some(format!(
+            "pv/{}, which holds the verified copy, no longer exists",
+            proof.dest_volume
+        )),
+        Some(v) if uid(&v.metadata) != proof.dest_volume_uid => Some(format!(
+            "pv/{} was deleted and created again since the verified copy",
+            proof.dest_volume
+        )),
+        Some(v) if v.metadata.deletion_timestamp.is_some() => Some(format!(
+            "pv/{}, which holds the verified copy, is being deleted",
+            proof.dest_volume
+        )),
+        Some(_) => None,
+    }
+}
+
+/// Lists the source claim again in a short-lived pod (read-only) and returns the sha256 of the
+/// listing, comparable with [`CopyProof::manifest_sha256`].
+pub async fn source_digest(
+    cluster: &Cluster,
+    claim: &str,
+    volume: &PersistentVolume,
+    image: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let pod = pod_name(&format!("check-{claim}"));
+    let affinity = placement(volume, None, None).map_err(anyhow::Error::msg)?;
+    let side = Side {
+        cluster: cluster.clone(),
+        manifest: migration_pod(&pod, &cluster.namespace, image, Some(claim), None, affinity),
+        pod,
+    };
+    let listed = async {
+        start_pod(timeout, &side).await?;
+        let listing = run_in(&side, tree::manifest_command("/source"), "listing /source").await?;
+        file_sha256(&listing)
+    }
+    .await;
+    remove_pod(timeout, &side).await;
+    listed
+}
