@@ -345,25 +345,25 @@ where
             resource_version: None,
         });
     }
-    let mut pause = FIRST_PAUSE;
-    for attempt in 1..=ATTEMPTS {
+    // Another UID is answered 409 Conflict, which `retry` would take for a race: it is told
+    // apart here and never retried.
+    let conflict = std::sync::Mutex::new(None);
+    let result = retry(&format!("cannot delete {what}"), || async {
         match api.delete(name, &params).await {
-            Ok(_) => return Ok(()),
-            Err(e) if not_found(&e) => return Ok(()),
+            Ok(_) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 && uid.is_some() => {
-                anyhow::bail!(
-                    "{what} is no longer the object that was checked: {} ({} {})",
-                    s.message,
-                    s.code,
-                    s.reason
-                )
+                if let Ok(mut c) = conflict.lock() {
+                    *c = Some(s.message.clone());
+                }
+                Ok(())
             }
-            Err(e) if retryable(&e) && attempt < ATTEMPTS => {
-                tokio::time::sleep(pause).await;
-                pause *= 2;
-            }
-            Err(e) => anyhow::bail!("cannot delete {what}: {}", describe(&e)),
+            Err(e) => Err(e),
         }
+    })
+    .await;
+    if let Some(message) = conflict.lock().ok().and_then(|mut c| c.take()) {
+        anyhow::bail!("{what} is no longer the object that was checked: {message}");
     }
-    anyhow::bail!("cannot delete {what}: the API server kept failing")
+    result
 }
