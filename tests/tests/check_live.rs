@@ -222,3 +222,63 @@ fn an_unknown_namespace_is_not_a_safe_verdict() {
             .contains("cannot tell the running fate version in namespace nothing-here")
     );
 }
+
+/// Issue 8, item 1: with Helm's marks removed from mysql-data only, the other claims are still
+/// chart-provisioned on Delete volumes and v1.9.0 leaves them behind — never "safe".
+#[test]
+fn issue8_1_one_users_claim_does_not_make_the_others_safe() {
+    let cluster = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    cluster
+        .kubectl(&[
+            "label",
+            "pvc",
+            "mysql-data",
+            "-n",
+            "fate-9999",
+            "heritage-",
+            "app.kubernetes.io/managed-by-",
+        ])
+        .ok();
+    cluster
+        .kubectl(&[
+            "annotate",
+            "pvc",
+            "mysql-data",
+            "-n",
+            "fate-9999",
+            "meta.helm.sh/release-name-",
+            "meta.helm.sh/release-namespace-",
+        ])
+        .ok();
+    let (code, report) = check(
+        &cluster,
+        &["--profile", "fate", "-n", "fate-9999", "--to", "v1.9.0"],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(report["verdict"], "needs-steps");
+    assert_eq!(report["persistence"], "storage-class");
+    let modes = &report["persistence_by_component"];
+    assert_eq!(modes["mysql"], "existing-claim", "{modes}");
+    for c in ["python", "client", "nodemanager-0", "nodemanager-1"] {
+        assert_eq!(modes[c], "storage-class", "{c}: {modes}");
+    }
+    assert!(codes(&report).iter().any(|c| c == "mixed-persistence"));
+    let commands = commands(&report);
+    for claim in [
+        "python-data",
+        "client-data",
+        "nodemanager-0-data",
+        "nodemanager-1-data",
+    ] {
+        assert!(
+            commands
+                .iter()
+                .any(|c| c.contains(&format!("adopt {claim} "))),
+            "{claim}: {commands:#?}"
+        );
+    }
+    assert!(
+        !commands.iter().any(|c| c.contains("adopt mysql-data")),
+        "{commands:#?}"
+    );
+}

@@ -1,7 +1,10 @@
 //! `kubectl upgrade-check`: before anything is touched, tells whether an application can go
 //! from one version to another without losing data, and which steps make it lossless.
 
+pub mod context;
+pub mod finding;
 pub mod live;
+pub mod persistence;
 pub mod plan;
 pub mod render;
 pub mod rules;

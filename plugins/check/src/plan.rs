@@ -1,79 +1,17 @@
 //! The check itself, as pure code: a profile, a snapshot and the target version in, a report
 //! with a verdict, findings and an ordered runbook out. No cluster, no files, no clock.
 
-use serde::Serialize;
 use serde_json::Value;
-use upgrade_shared::profile::{self, Component, Edge, Mode, Outcome, Profile, VersionSource};
+use upgrade_shared::profile::{self, Mode, Outcome, Profile, VersionSource};
 use upgrade_shared::version::Version;
 
+pub use crate::context::{Context, Options};
+use crate::context::{component_images, component_labels, component_views};
+pub use crate::finding::{Finding, Report, Severity, Step};
+pub use crate::persistence::chart_managed;
 use crate::rules;
 use crate::runbook;
-use crate::snapshot::{Snapshot, WorkloadView};
-
-/// What the user asked for beyond the snapshot.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// The running version when given with `--from` (else detected).
-    pub from: Option<Version>,
-    /// The target version.
-    pub to: Option<Version>,
-    /// Target manifests (`-f`), each with the file it came from.
-    pub targets: Vec<(String, Value)>,
-}
-
-/// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl Severity {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// One thing the check found, with the objects that show it and what to do.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Finding {
-    pub severity: Severity,
-    pub component: String,
-    pub code: String,
-    pub message: String,
-    pub remediation: String,
-    /// Objects that show it (`pvc/mysql-data`, `pv/pvc-0865…`).
-    pub evidence: Vec<String>,
-    /// The verdict this finding alone would give.
-    pub impact: Outcome,
-}
-
-/// One runbook step with the exact command to run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Step {
-    pub description: String,
-    pub command: String,
-}
-
-/// The answer of `kubectl upgrade-check`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    pub verdict: Outcome,
-    pub profile: String,
-    pub namespace: String,
-    pub instance: String,
-    pub from: String,
-    pub to: String,
-    pub persistence: Mode,
-    pub findings: Vec<Finding>,
-    pub steps: Vec<Step>,
-}
+use crate::snapshot::Snapshot;
 
 /// Why a check could not be made (exit code 2).
 #[derive(Debug, thiserror::Error)]
@@ -90,61 +28,6 @@ pub enum PlanError {
     UnknownVersion(String),
     #[error("no target version: pass --to VERSION")]
     NoTarget,
-}
-
-/// Resolved facts the rules and the runbook share.
-pub struct Context<'a> {
-    pub profile: &'a Profile,
-    pub snapshot: &'a Snapshot,
-    pub options: &'a Options,
-    pub from: Version,
-    pub to: Version,
-    pub mode: Mode,
-    pub edge: Option<&'a Edge>,
-    pub instance: String,
-}
-
-impl Context<'_> {
-    /// The namespace a component lives in.
-    pub fn namespace_of(&self, component: &Component) -> String {
-        component
-            .namespace
-            .clone()
-            .unwrap_or_else(|| self.snapshot.namespace.clone())
-    }
-
-    /// Workloads in the snapshot that belong to a component (selector on their labels or
-    /// their pod template's labels).
-    pub fn workloads_of(&self, component: &Component) -> Vec<WorkloadView<'_>> {
-        component_views(
-            self.profile,
-            self.snapshot,
-            &self.snapshot.namespace,
-            &component.name,
-        )
-    }
-
-    /// Pods in the snapshot that belong to a component.
-    pub fn pods_of(&self, component: &Component) -> Vec<&k8s_openapi::api::core::v1::Pod> {
-        let reqs = upgrade_shared::names::parse_selector(&component.selector).unwrap_or_default();
-        let ns = self.namespace_of(component);
-        self.snapshot
-            .pods
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref().is_none_or(|n| n == ns))
-            .filter(|p| upgrade_shared::names::selector_matches(&reqs, p.metadata.labels.as_ref()))
-            .collect()
-    }
-
-    /// A version as the profile writes its versions (`v1.9.0` for FATE, `7.1.33` for FDB).
-    pub fn display(&self, v: &Version) -> String {
-        let prefixed = self
-            .profile
-            .versions
-            .first()
-            .is_some_and(|f| f.value.starts_with('v'));
-        format!("{}{}", if prefixed { "v" } else { "" }, v.canonical())
-    }
 }
 
 /// Runs the check.
@@ -164,19 +47,20 @@ pub fn check(
     profile
         .check_version(&to)
         .map_err(PlanError::UnknownVersion)?;
-    let mode = detect_mode(profile, snapshot);
-    let edge = profile.edge(&from, &to, mode);
+    let modes = crate::persistence::detect(profile, snapshot);
+    let mode = deciding_mode(profile, &from, &to, &modes);
     let ctx = Context {
         profile,
         snapshot,
         options,
         instance: instance_name(profile, snapshot),
+        edge: profile.edge(&from, &to, mode),
         from,
         to,
         mode,
-        edge,
+        modes,
     };
-    let mut findings = vec![matrix_finding(&ctx)];
+    let mut findings = matrix_findings(&ctx);
     let mut plan = runbook::Plan::default();
     rules::apply_all(&ctx, &mut findings, &mut plan);
     let verdict = findings
@@ -192,15 +76,81 @@ pub fn check(
         instance: ctx.instance.clone(),
         from: ctx.display(&ctx.from),
         to: ctx.display(&ctx.to),
-        persistence: mode,
+        persistence: ctx.mode,
+        persistence_by_component: ctx.modes.clone(),
         findings,
         steps,
     })
 }
 
-fn matrix_finding(ctx: &Context<'_>) -> Finding {
+/// The mode whose edge gives the worst outcome (a move no edge covers is the worst of all);
+/// the profile's default when no data component was found.
+fn deciding_mode(
+    profile: &Profile,
+    from: &Version,
+    to: &Version,
+    modes: &std::collections::BTreeMap<String, Mode>,
+) -> Mode {
+    let fallback = profile.persistence.default.unwrap_or(Mode::StorageClass);
+    let outcome = |m: Mode| {
+        profile
+            .edge(from, to, m)
+            .map_or(Outcome::Blocked, |e| e.outcome)
+    };
+    let mut in_use: Vec<Mode> = modes.values().copied().collect();
+    in_use.sort();
+    in_use.dedup();
+    // max_by_key keeps the last of equals: iterate worst-first modes in reverse so a tie goes
+    // to the mode listed first.
+    in_use
+        .into_iter()
+        .rev()
+        .max_by_key(|m| outcome(*m))
+        .unwrap_or(fallback)
+}
+
+/// One finding per persistence mode in use: what the profile's matrix says of the move for
+/// the components in that mode; plus one naming the modes when components differ.
+fn matrix_findings(ctx: &Context<'_>) -> Vec<Finding> {
+    let in_use = ctx.modes_in_use();
+    let mixed = in_use.len() > 1;
+    let mut out = Vec::new();
+    if mixed {
+        out.push(Finding {
+            severity: Severity::Warning,
+            component: ctx.profile.name.clone(),
+            code: "mixed-persistence".into(),
+            message: format!(
+                "components keep their data in different ways: {}; each is checked on its own and the verdict is the worst",
+                in_use
+                    .iter()
+                    .map(|(m, cs)| format!("{} ({})", m.as_str(), cs.join(", ")))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+            remediation: "none needed for the check; the runbook treats each component by its own mode".into(),
+            evidence: ctx
+                .modes
+                .iter()
+                .map(|(c, m)| format!("{c}: {}", m.as_str()))
+                .collect(),
+            impact: Outcome::Safe,
+        });
+    }
+    for (mode, components) in &in_use {
+        let scope = if mixed {
+            format!("{} ({})", mode.as_str(), components.join(", "))
+        } else {
+            mode.as_str().to_string()
+        };
+        out.push(matrix_finding(ctx, *mode, &scope));
+    }
+    out
+}
+
+fn matrix_finding(ctx: &Context<'_>, mode: Mode, scope: &str) -> Finding {
     let (from, to) = (ctx.display(&ctx.from), ctx.display(&ctx.to));
-    match ctx.edge {
+    match ctx.edge_for(mode) {
         Some(edge) => Finding {
             severity: match edge.outcome {
                 Outcome::Safe => Severity::Info,
@@ -211,7 +161,7 @@ fn matrix_finding(ctx: &Context<'_>) -> Finding {
             code: "upgrade-path".into(),
             message: format!(
                 "{from} → {to} with persistence {}: {} ({})",
-                ctx.mode.as_str(),
+                scope,
                 edge.outcome.as_str(),
                 edge.reason
             ),
@@ -225,7 +175,7 @@ fn matrix_finding(ctx: &Context<'_>) -> Finding {
             code: "upgrade-path".into(),
             message: format!(
                 "{from} → {to} with persistence {} is not an upgrade path the {} profile knows",
-                ctx.mode.as_str(),
+                scope,
                 ctx.profile.name
             ),
             remediation: "upgrade through versions the profile supports, or describe this edge in a profile of your own (--profile-file)".into(),
@@ -295,122 +245,6 @@ impl profile::VersionInputs for SnapshotInputs<'_> {
         .cloned()
         .collect()
     }
-}
-
-fn component_views<'a>(
-    profile: &Profile,
-    snapshot: &'a Snapshot,
-    ns: &str,
-    name: &str,
-) -> Vec<WorkloadView<'a>> {
-    let Some(component) = profile.component(name) else {
-        return Vec::new();
-    };
-    let reqs = upgrade_shared::names::parse_selector(&component.selector).unwrap_or_default();
-    let ns = component.namespace.as_deref().unwrap_or(ns);
-    snapshot
-        .workloads()
-        .into_iter()
-        .filter(|w| w.namespace.is_none_or(|n| n == ns))
-        .filter(|w| {
-            upgrade_shared::names::selector_matches(&reqs, w.labels)
-                || upgrade_shared::names::selector_matches(
-                    &reqs,
-                    w.template
-                        .and_then(|t| t.metadata.as_ref())
-                        .and_then(|m| m.labels.as_ref()),
-                )
-        })
-        .collect()
-}
-
-fn component_images(
-    profile: &Profile,
-    snapshot: &Snapshot,
-    ns: &str,
-    name: &str,
-    container: Option<&str>,
-) -> Vec<String> {
-    let mut images = Vec::new();
-    for w in component_views(profile, snapshot, ns, name) {
-        let containers = w
-            .template
-            .and_then(|t| t.spec.as_ref())
-            .map(|s| s.containers.as_slice())
-            .unwrap_or_default();
-        for c in containers {
-            if container.is_none_or(|want| want == c.name) {
-                images.extend(c.image.clone());
-            }
-        }
-    }
-    images
-}
-
-fn component_labels<'a>(
-    profile: &Profile,
-    snapshot: &'a Snapshot,
-    ns: &str,
-    name: &str,
-) -> Vec<&'a std::collections::BTreeMap<String, String>> {
-    component_views(profile, snapshot, ns, name)
-        .into_iter()
-        .filter_map(|w| w.labels)
-        .collect()
-}
-
-/// Tells how data is persisted: a cluster file says it outright; otherwise the claims of the
-/// profile's data components do (none → `none`, chart-managed → `storage-class`, else
-/// `existing-claim`).
-pub fn detect_mode(profile: &Profile, snapshot: &Snapshot) -> Mode {
-    let fallback = profile.persistence.default.unwrap_or(Mode::StorageClass);
-    if let (Some(file), Some(rule)) = (&snapshot.cluster_file, &profile.persistence.cluster_file) {
-        if profile::field(file, &rule.enabled).and_then(Value::as_bool) == Some(false) {
-            return Mode::None;
-        }
-        let existing = rule.existing_claims.iter().any(|path| {
-            profile::field(file, path)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.is_empty())
-        });
-        return if existing {
-            Mode::ExistingClaim
-        } else {
-            Mode::StorageClass
-        };
-    }
-    let mut seen_workload = false;
-    for name in &profile.persistence.detect_from {
-        for w in component_views(profile, snapshot, &snapshot.namespace, name) {
-            seen_workload = true;
-            let ns = w.namespace.unwrap_or(&snapshot.namespace);
-            if !w.claim_templates.is_empty() {
-                return Mode::StorageClass;
-            }
-            if let Some(claim_name) = w.mounted_claims().first() {
-                let managed = snapshot.claim(ns, claim_name).is_none_or(chart_managed);
-                return if managed {
-                    Mode::StorageClass
-                } else {
-                    Mode::ExistingClaim
-                };
-            }
-        }
-    }
-    if seen_workload { Mode::None } else { fallback }
-}
-
-/// True when a chart (Helm) created the object: it goes away when the chart drops it.
-pub fn chart_managed(claim: &k8s_openapi::api::core::v1::PersistentVolumeClaim) -> bool {
-    let labels = claim.metadata.labels.as_ref();
-    let annotations = claim.metadata.annotations.as_ref();
-    labels
-        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
-        .is_some_and(|v| v == "Helm")
-        || labels
-            .and_then(|l| l.get("heritage"))
-            .is_some_and(|v| v == "Helm")
-        || annotations.is_some_and(|a| a.contains_key("meta.helm.sh/release-name"))
 }
 
 fn instance_name(profile: &Profile, snapshot: &Snapshot) -> String {

@@ -4,7 +4,7 @@
 use upgrade_shared::output::Styles;
 use upgrade_shared::profile::Outcome;
 
-use crate::plan::{Report, Severity};
+use crate::finding::{Report, Severity};
 
 /// Renders the report for a terminal (plain when `styles` are).
 pub fn table(report: &Report, styles: &Styles) -> String {

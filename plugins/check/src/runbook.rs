@@ -4,7 +4,8 @@
 use upgrade_shared::profile::{Outcome, StepTemplate};
 use upgrade_shared::template;
 
-use crate::plan::{Context, Step};
+use crate::context::Context;
+use crate::finding::Step;
 
 /// Steps the rules asked for, by where they go in the runbook.
 #[derive(Debug, Default)]
@@ -39,7 +40,17 @@ enum Side {
 
 /// The whole runbook, in order.
 pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
-    let edge_steps = ctx.edge.map(|e| e.steps.as_slice()).unwrap_or_default();
+    // Every edge in use brings its steps (components in different modes may take different
+    // edges); a step two edges share is listed once.
+    let mut edge_steps: Vec<StepTemplate> = Vec::new();
+    for edge in ctx.edges_in_use() {
+        for step in &edge.steps {
+            if !edge_steps.iter().any(|s| s.command == step.command) {
+                edge_steps.push(step.clone());
+            }
+        }
+    }
+    let edge_steps = edge_steps.as_slice();
     let render = |templates: &[StepTemplate], side: Side| -> Vec<Step> {
         templates
             .iter()
@@ -52,7 +63,7 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     if verdict == Outcome::Blocked {
         return render(edge_steps, Side::Before);
     }
-    let reinstall = ctx.edge.is_some_and(|e| e.reinstall);
+    let reinstall = ctx.reinstall();
     let runbook = &ctx.profile.runbook;
     let mut steps = render(&runbook.before, Side::Before);
     steps.extend(plan.prepare);
@@ -71,7 +82,11 @@ fn sql_steps(ctx: &Context<'_>) -> Vec<Step> {
     let Some(sql) = &ctx.profile.sql else {
         return Vec::new();
     };
-    if ctx.mode == upgrade_shared::profile::Mode::None {
+    if ctx
+        .modes_in_use()
+        .keys()
+        .all(|m| *m == upgrade_shared::profile::Mode::None)
+    {
         return Vec::new();
     }
     let Some(chain) = upgrade_shared::sql::chain(&sql.dir, &ctx.from, &ctx.to) else {

@@ -598,3 +598,76 @@ fn json_report_has_the_contract_fields() {
         assert!(json["steps"][0].get(key).is_some(), "step misses {key}");
     }
 }
+
+/// Issue 8, item 1: one user-made claim does not make the whole installation
+/// `existing-claim`; every data component is judged on its own claims.
+#[test]
+fn issue8_1_persistence_is_decided_per_component() {
+    let mut snapshot = offline_snapshot(&[fixture("fate-1.8.0-storage-class.yaml")], None).unwrap();
+    let mysql_data = snapshot
+        .claims
+        .iter_mut()
+        .find(|c| c.metadata.name.as_deref() == Some("mysql-data"))
+        .unwrap();
+    mysql_data.metadata.labels = Some([("fateMoudle".to_string(), "mysql".to_string())].into());
+    mysql_data.metadata.annotations = None;
+    let report = check("fate", &snapshot, None, "v1.9.0");
+    assert_eq!(
+        report.verdict,
+        Outcome::NeedsSteps,
+        "python's chart-made claim is still left behind: {:#?}",
+        report.findings
+    );
+    assert_eq!(
+        report.persistence,
+        Mode::StorageClass,
+        "the worst mode decides"
+    );
+    assert_eq!(
+        report.persistence_by_component,
+        [
+            ("mysql".to_string(), Mode::ExistingClaim),
+            ("python".to_string(), Mode::StorageClass)
+        ]
+        .into()
+    );
+    let mixed = report
+        .findings
+        .iter()
+        .find(|f| f.code == "mixed-persistence")
+        .expect("mixed modes are reported");
+    assert!(
+        mixed
+            .message
+            .contains("existing-claim (mysql); storage-class (python)"),
+        "{}",
+        mixed.message
+    );
+    let paths: Vec<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.code == "upgrade-path")
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(paths.len(), 2, "one matrix cell per mode: {paths:#?}");
+    assert!(
+        paths[0].contains("existing-claim (mysql): safe"),
+        "{}",
+        paths[0]
+    );
+    assert!(
+        paths[1].contains("storage-class (python): needs-steps"),
+        "{}",
+        paths[1]
+    );
+    let cmds = commands(&report);
+    assert!(
+        cmds.iter()
+            .any(|c| c.contains("adopt python-data python-data-python-0")),
+        "{cmds:#?}"
+    );
+    assert!(
+        !cmds.iter().any(|c| c.contains("adopt mysql-data")),
+        "the user's own claim is handed to the new version as it is: {cmds:#?}"
+    );
+}

@@ -5,7 +5,8 @@ use serde_json::Value;
 use upgrade_shared::names::selector_matches;
 use upgrade_shared::profile::Outcome;
 
-use crate::plan::{Context, Finding, Severity};
+use crate::context::Context;
+use crate::finding::{Finding, Severity};
 use crate::runbook::Plan;
 
 /// Restarts at or above this count, with the container waiting in CrashLoopBackOff, mark a

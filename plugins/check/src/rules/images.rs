@@ -4,7 +4,8 @@
 use upgrade_shared::profile::{ImagePin, Outcome, range_matches};
 use upgrade_shared::version::{Tag, image_name, split_image};
 
-use crate::plan::{Context, Finding, Severity};
+use crate::context::Context;
+use crate::finding::{Finding, Severity};
 
 fn pinned_at<'a>(pin: &'a ImagePin, version: &upgrade_shared::version::Version) -> Option<&'a str> {
     pin.tags
@@ -14,14 +15,14 @@ fn pinned_at<'a>(pin: &'a ImagePin, version: &upgrade_shared::version::Version) 
 }
 
 pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
-    // Without persistence every upgrade starts on an empty data directory.
-    if ctx.mode == upgrade_shared::profile::Mode::None {
-        return;
-    }
     for pin in &ctx.profile.image_pins {
         let Some(component) = ctx.profile.component(&pin.component) else {
             continue;
         };
+        // Without persistence every upgrade starts on an empty data directory.
+        if ctx.mode_of(component) == upgrade_shared::profile::Mode::None {
+            continue;
+        }
         let running: Option<(String, &str)> = ctx
             .workloads_of(component)
             .iter()
@@ -41,7 +42,7 @@ pub(super) fn pinned_images(ctx: &Context<'_>, findings: &mut Vec<Finding>) {
             .map(|img| split_image(&img).1.to_string())
             .or_else(|| pinned_at(pin, &ctx.to).map(str::to_string));
         let Some(target) = target else { continue };
-        let reinstall = ctx.edge.is_some_and(|e| e.reinstall);
+        let reinstall = ctx.reinstall();
         let impact = if reinstall {
             Outcome::NeedsSteps
         } else {

@@ -12,7 +12,8 @@ use upgrade_shared::profile::{Component, Outcome, WorkloadKind, statefulset_clai
 use upgrade_shared::version::{image_name, split_image};
 
 use super::volumes::Target;
-use crate::plan::{Context, Finding, Severity};
+use crate::context::Context;
+use crate::finding::{Finding, Severity};
 use crate::runbook::Plan;
 
 struct TargetObject {

@@ -6,7 +6,8 @@ mod images;
 mod manifests;
 mod volumes;
 
-use crate::plan::{Context, Finding};
+use crate::context::Context;
+use crate::finding::Finding;
 use crate::runbook::Plan;
 
 /// Runs every rule in the order their steps should appear.

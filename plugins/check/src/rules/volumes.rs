@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 
 use upgrade_shared::profile::{Component, Mode, Outcome, WorkloadKind};
 
-use crate::plan::{Context, Finding, Severity, chart_managed};
+use crate::context::Context;
+use crate::finding::{Finding, Severity};
+use crate::persistence::chart_managed;
 use crate::runbook::{Plan, claim_size, component_claims};
 
 /// What the target version runs a component as.
@@ -28,12 +30,19 @@ fn target_of(ctx: &Context<'_>, c: &Component) -> Option<Target> {
 }
 
 pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
-    if ctx.mode != Mode::StorageClass || ctx.edge.is_none_or(|e| e.reinstall) {
+    // Only chart-made claims are at risk: a user's own claims are handed to the new version
+    // as they are. A reinstall moves the data by dump and import instead.
+    if ctx.reinstall() {
         return;
     }
     let mut handled = BTreeSet::new();
     let mut retain = Vec::new();
-    for c in ctx.profile.components.iter().filter(|c| c.data) {
+    for c in ctx
+        .profile
+        .components
+        .iter()
+        .filter(|c| c.data && ctx.mode_of(c) == Mode::StorageClass)
+    {
         let ns = ctx.namespace_of(c);
         let old = component_claims(ctx, c);
         if old.is_empty() {
@@ -181,7 +190,12 @@ fn dropped_by_manifests(
         return;
     }
     let kept = crate::rules::manifests::claims_in_targets(ctx);
-    for c in ctx.profile.components.iter().filter(|c| c.data) {
+    for c in ctx
+        .profile
+        .components
+        .iter()
+        .filter(|c| c.data && ctx.mode_of(c) == Mode::StorageClass)
+    {
         for claim in component_claims(ctx, c) {
             if kept.contains(&claim) || handled.contains(&claim) {
                 continue;
@@ -292,7 +306,7 @@ fn reclaim_policies(
     if !to_retain.is_empty() {
         plan.prepare.insert(
             0,
-            crate::plan::Step {
+            crate::finding::Step {
                 description: "Keep the volumes whatever happens to their claims (reclaim policy Retain; the original is recorded)".into(),
                 command: format!("kubectl upgrade-migrate-pv retain {} -n {ns}", to_retain.join(" ")),
             },
