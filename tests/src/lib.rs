@@ -1,5 +1,6 @@
-//! Simulated cluster for end-to-end tests, and helpers for tests that drive real binaries
-//! against it.
+//! Simulated cluster for end-to-end tests, helpers for tests that drive real binaries against
+//! it, and the rehearsals that run a seed's whole upgrade runbook on it.
 
 pub mod harness;
+pub mod rehearsal;
 pub mod sim;
