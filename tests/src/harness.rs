@@ -172,3 +172,54 @@ impl TestCluster {
         self.kubectl(&a).stdout
     }
 }
+
+/// Runs the rehearsal `tests/rehearsals/<name>.yaml` with the workspace's built plugins (with
+/// `kill`, its plugin killed at the declared step and the step run again), prints everything it
+/// printed, and panics unless it passed with every declared database and tree compared and
+/// `kubectl upgrade-verify verify` passing.
+pub fn rehearse(name: &str, kill: bool) -> crate::rehearsal::Report {
+    use crate::rehearsal::{self, Verify};
+    let def = rehearsal::load(name).unwrap_or_else(|e| panic!("{e:#}"));
+    let plugins_dir = plugin_binary("check")
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    let mut opts = rehearsal::Options::new(plugins_dir);
+    opts.kill = kill;
+    let mut out = Vec::new();
+    let result = rehearsal::rehearse(&def, &opts, &mut out);
+    let printed = String::from_utf8_lossy(&out).into_owned();
+    println!("{printed}");
+    let report = result.unwrap_or_else(|e| panic!("rehearsal {name} could not run: {e:#}"));
+    assert!(report.passed(), "rehearsal {name} failed:\n{printed}");
+    let declared = def.data.mysql.len() + def.data.files.len();
+    assert!(declared > 0, "rehearsal {name} declares no data to compare");
+    assert_eq!(
+        report.comparison.summary.len(),
+        declared,
+        "every declared database and tree is compared equal:\n{printed}"
+    );
+    assert_eq!(report.verify, Verify::Passed, "{printed}");
+    if kill {
+        let killed: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|s| s.killed)
+            .map(|s| s.command.as_str())
+            .collect();
+        assert_eq!(
+            killed.len(),
+            1,
+            "one step was killed and run again:\n{printed}"
+        );
+    }
+    report
+}
+
+/// Panics unless MariaDB's server and client are installed (the FATE rehearsals need them).
+pub fn require_mariadb() {
+    assert!(
+        Path::new("/usr/sbin/mariadbd").exists(),
+        "MariaDB is not installed (apt-get install -y mariadb-server mariadb-client; scripts/test does it)"
+    );
+}

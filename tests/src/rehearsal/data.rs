@@ -100,13 +100,15 @@ pub fn record(
         );
     }
     for spec in files {
-        snap.trees
-            .push(retry(|| record_tree(k, spec)).with_context(|| {
-                format!(
-                    "reading {} ({} -l {})",
-                    spec.path, spec.namespace, spec.selector
-                )
-            })?);
+        let (selector, container) = match (&spec.after, before) {
+            (Some(a), Some(_)) => (a.selector.as_str(), a.container.as_str()),
+            _ => (spec.selector.as_str(), spec.container.as_str()),
+        };
+        snap.trees.push(
+            retry(|| record_tree(k, spec, selector, container)).with_context(|| {
+                format!("reading {} ({} -l {selector})", spec.path, spec.namespace)
+            })?,
+        );
     }
     Ok(snap)
 }
@@ -264,8 +266,13 @@ fn record_database(
     })
 }
 
-fn record_tree(k: &dyn Kubectl, spec: &FileData) -> anyhow::Result<Tree> {
-    let pod = ready_pod(k, &spec.namespace, &spec.selector)?;
+fn record_tree(
+    k: &dyn Kubectl,
+    spec: &FileData,
+    selector: &str,
+    container: &str,
+) -> anyhow::Result<Tree> {
+    let pod = ready_pod(k, &spec.namespace, selector)?;
     let ns = &spec.namespace;
     let root = spec.path.trim_end_matches('/');
     let listing = k.output(&[
@@ -274,7 +281,7 @@ fn record_tree(k: &dyn Kubectl, spec: &FileData) -> anyhow::Result<Tree> {
         ns,
         &pod,
         "-c",
-        &spec.container,
+        container,
         "--",
         "find",
         root,
@@ -295,28 +302,10 @@ fn record_tree(k: &dyn Kubectl, spec: &FileData) -> anyhow::Result<Tree> {
         let full = format!("{root}/{path}");
         let content = match kind {
             'f' => k.output(&[
-                "exec",
-                "-n",
-                ns,
-                &pod,
-                "-c",
-                &spec.container,
-                "--",
-                "cat",
-                "--",
-                &full,
+                "exec", "-n", ns, &pod, "-c", container, "--", "cat", "--", &full,
             ])?,
             'l' => k.output(&[
-                "exec",
-                "-n",
-                ns,
-                &pod,
-                "-c",
-                &spec.container,
-                "--",
-                "readlink",
-                "--",
-                &full,
+                "exec", "-n", ns, &pod, "-c", container, "--", "readlink", "--", &full,
             ])?,
             _ => Vec::new(),
         };

@@ -89,6 +89,20 @@ pub struct FileData {
     pub container: String,
     /// The directory.
     pub path: String,
+    /// Where the same data is found after the upgrade, when the new version names its pod or
+    /// container differently (a StatefulSet's pods share one template).
+    #[serde(default)]
+    pub after: Option<FileDataAfter>,
+}
+
+/// The pod and container of a tree after the upgrade.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileDataAfter {
+    /// Label selector finding the pod.
+    pub selector: String,
+    /// Container that mounts the data.
+    pub container: String,
 }
 
 /// How one of the application's own steps is played on the simulated cluster.

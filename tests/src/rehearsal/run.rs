@@ -531,6 +531,7 @@ impl Env {
                     "-n",
                     ns,
                     "--cascade=foreground",
+                    "--ignore-not-found",
                     "--wait=true",
                     &timeout,
                 ]

@@ -222,7 +222,14 @@ fn fill(shared: &Shared, doc: &Value, base: &Path) -> anyhow::Result<()> {
     }
     if doc["spec"]["mariadbDataDir"].as_bool() == Some(true) {
         let mut sql = String::new();
-        if let Some(file) = doc["spec"]["initSqlFile"].as_str() {
+        // One file, or a list run in order (a fixture, then the schema scripts that bring it
+        // to a later version).
+        let files: Vec<&str> = match &doc["spec"]["initSqlFile"] {
+            Value::String(f) => vec![f.as_str()],
+            Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        };
+        for file in files {
             let p = base.join(file);
             sql.push_str(
                 &std::fs::read_to_string(&p)
