@@ -219,7 +219,7 @@ fn an_unknown_namespace_is_not_a_safe_verdict() {
     );
     assert!(
         String::from_utf8_lossy(&out.stderr)
-            .contains("cannot tell the running fate version in namespace nothing-here")
+            .contains("no FATE components in namespace nothing-here (looked for fateMoudle=mysql")
     );
 }
 

@@ -103,15 +103,8 @@ impl<'a> Context<'a> {
     }
 
     /// Pods in the snapshot that belong to a component.
-    pub fn pods_of(&self, component: &Component) -> Vec<&k8s_openapi::api::core::v1::Pod> {
-        let reqs = upgrade_shared::names::parse_selector(&component.selector).unwrap_or_default();
-        let ns = self.namespace_of(component);
-        self.snapshot
-            .pods
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref().is_none_or(|n| n == ns))
-            .filter(|p| upgrade_shared::names::selector_matches(&reqs, p.metadata.labels.as_ref()))
-            .collect()
+    pub fn pods_of(&self, component: &Component) -> Vec<&'a k8s_openapi::api::core::v1::Pod> {
+        component_pods(self.snapshot, component)
     }
 
     /// A version as the profile writes its versions (`v1.9.0` for FATE, `7.1.33` for FDB).
@@ -184,5 +177,23 @@ pub(crate) fn component_labels<'a>(
     component_views(profile, snapshot, ns, name)
         .into_iter()
         .filter_map(|w| w.labels)
+        .collect()
+}
+
+/// Pods in the snapshot that a component's selector picks, in its namespace.
+pub(crate) fn component_pods<'a>(
+    snapshot: &'a Snapshot,
+    component: &Component,
+) -> Vec<&'a k8s_openapi::api::core::v1::Pod> {
+    let reqs = upgrade_shared::names::parse_selector(&component.selector).unwrap_or_default();
+    let ns = component
+        .namespace
+        .as_deref()
+        .unwrap_or(&snapshot.namespace);
+    snapshot
+        .pods
+        .iter()
+        .filter(|p| p.metadata.namespace.as_deref().is_none_or(|n| n == ns))
+        .filter(|p| upgrade_shared::names::selector_matches(&reqs, p.metadata.labels.as_ref()))
         .collect()
 }

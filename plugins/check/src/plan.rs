@@ -6,7 +6,7 @@ use upgrade_shared::profile::{self, Mode, Outcome, Profile, VersionSource};
 use upgrade_shared::version::Version;
 
 pub use crate::context::{Context, Options};
-use crate::context::{component_images, component_labels, component_views};
+use crate::context::{component_images, component_labels, component_pods, component_views};
 pub use crate::finding::{Finding, Report, Severity, Step};
 pub use crate::persistence::chart_managed;
 use crate::rules;
@@ -28,6 +28,14 @@ pub enum PlanError {
     UnknownVersion(String),
     #[error("no target version: pass --to VERSION")]
     NoTarget,
+    #[error(
+        "no {app} components in namespace {namespace} (looked for {looked_for}); check -n/--namespace and --context"
+    )]
+    NothingFound {
+        app: String,
+        namespace: String,
+        looked_for: String,
+    },
 }
 
 /// Runs the check.
@@ -37,6 +45,7 @@ pub fn check(
     options: &Options,
 ) -> Result<Report, PlanError> {
     let to = options.to.clone().ok_or(PlanError::NoTarget)?;
+    application_present(profile, snapshot)?;
     let from = match &options.from {
         Some(v) => v.clone(),
         None => detect_version(profile, snapshot)?,
@@ -80,6 +89,51 @@ pub fn check(
         persistence_by_component: ctx.modes.clone(),
         findings,
         steps,
+    })
+}
+
+/// Refuses a snapshot that holds nothing of the application: no workload or pod of any
+/// component, no custom resource the profile reads, no cluster file. A runbook for claims that
+/// do not exist would only mislead.
+fn application_present(profile: &Profile, snapshot: &Snapshot) -> Result<(), PlanError> {
+    if snapshot.cluster_file.is_some() {
+        return Ok(());
+    }
+    let custom_kinds: Vec<(&str, &str)> = profile
+        .version_sources
+        .iter()
+        .filter_map(|s| match s {
+            VersionSource::CustomResource {
+                api_version, kind, ..
+            } => Some((api_version.as_str(), kind.as_str())),
+            _ => None,
+        })
+        .collect();
+    let found = profile.components.iter().any(|c| {
+        !component_views(profile, snapshot, &snapshot.namespace, &c.name).is_empty()
+            || !component_pods(snapshot, c).is_empty()
+    }) || snapshot.custom.iter().any(|o| {
+        custom_kinds
+            .iter()
+            .any(|(a, k)| o["apiVersion"] == *a && o["kind"] == *k)
+    });
+    if found {
+        return Ok(());
+    }
+    let mut looked_for: Vec<String> = profile
+        .components
+        .iter()
+        .map(|c| match &c.namespace {
+            Some(ns) if *ns != snapshot.namespace => format!("{ns}/{}", c.selector),
+            _ => c.selector.clone(),
+        })
+        .collect();
+    looked_for.extend(custom_kinds.iter().map(|(a, k)| format!("{k} ({a})")));
+    looked_for.dedup();
+    Err(PlanError::NothingFound {
+        app: profile.display_name().to_string(),
+        namespace: snapshot.namespace.clone(),
+        looked_for: looked_for.join(", "),
     })
 }
 

@@ -380,3 +380,29 @@ fn live_mode_lists_each_kind_once_per_namespace_with_pages() {
         "no object-by-object gets"
     );
 }
+
+/// Issue 8, item 4: exit 2 and one line when the namespace holds nothing of the application.
+#[test]
+fn issue8_4_an_empty_namespace_exits_two() {
+    let server = mock_api::MockApi::start(
+        &repo().join("plugins/check/tests/fixtures/fate-1.8.0-storage-class.yaml"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("config");
+    std::fs::write(&kubeconfig, mock_api::kubeconfig(&server.url())).unwrap();
+    one_line_error(
+        &[
+            "--profile",
+            "fate",
+            "-n",
+            "nosuchns",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--from",
+            "v1.8.0",
+            "--to",
+            "v1.9.0",
+        ],
+        "no FATE components in namespace nosuchns (looked for fateMoudle=mysql, ",
+    );
+}

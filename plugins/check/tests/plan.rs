@@ -556,20 +556,16 @@ fn versions_the_profile_does_not_know_are_errors() {
 
 #[test]
 fn an_undetectable_running_version_asks_for_from() {
-    let err = try_check(
-        "fate",
-        &Snapshot {
-            namespace: "empty".into(),
-            ..Snapshot::default()
-        },
-        None,
-        "v1.9.0",
-        &[],
-    )
-    .unwrap_err()
-    .to_string();
+    // MySQL alone: its image tag is MySQL's version, not FATE's.
+    let mut snapshot = offline_snapshot(&[fixture("fate-1.8.0-storage-class.yaml")], None).unwrap();
+    snapshot
+        .deployments
+        .retain(|d| d.metadata.name.as_deref() == Some("mysql"));
+    let err = try_check("fate", &snapshot, None, "v1.9.0", &[])
+        .unwrap_err()
+        .to_string();
     assert!(
-        err.contains("cannot tell the running fate version in namespace empty"),
+        err.contains("cannot tell the running fate version in namespace fate-9999"),
         "{err}"
     );
     assert!(err.ends_with("pass --from VERSION"), "{err}");
@@ -669,5 +665,44 @@ fn issue8_1_persistence_is_decided_per_component() {
     assert!(
         !cmds.iter().any(|c| c.contains("adopt mysql-data")),
         "the user's own claim is handed to the new version as it is: {cmds:#?}"
+    );
+}
+
+/// Issue 8, item 4: a namespace without any of the application's components is an error
+/// naming what was looked for, even with `--from` given — never a runbook for claims that do
+/// not exist.
+#[test]
+fn issue8_4_nothing_found_is_an_error() {
+    let empty = Snapshot {
+        namespace: "nosuchns".into(),
+        ..Snapshot::default()
+    };
+    let err = try_check("fate", &empty, Some("v1.8.0"), "v1.9.0", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("no FATE components in namespace nosuchns (looked for fateMoudle=mysql, fateMoudle=python, "),
+        "{err}"
+    );
+    let err = try_check("rok", &empty, Some("v1"), "v2", &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rok-system/app=rok-operator") && err.contains("RokCluster"),
+        "components in other namespaces and custom resources are named: {err}"
+    );
+    // Objects of another application are not the application either.
+    let other = offline_snapshot(&[fixture("kubeflow-minio.yaml")], None).unwrap();
+    assert!(try_check("fate", &other, Some("v1.8.0"), "v1.9.0", &[]).is_err());
+    // A cluster file alone is enough: it describes the installation.
+    assert!(
+        try_check(
+            "fate",
+            &cluster_file("v1.8.0", Mode::StorageClass),
+            None,
+            "v1.9.0",
+            &[]
+        )
+        .is_ok()
     );
 }

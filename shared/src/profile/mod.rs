@@ -25,6 +25,10 @@ pub struct Profile {
     pub name: String,
     /// One line naming the application.
     pub title: String,
+    /// The application's name as people write it in a sentence (`FATE`, `FoundationDB`);
+    /// `name` when absent.
+    #[serde(default)]
+    pub short_name: Option<String>,
     /// Known versions, oldest first. A partial entry (`7.1`) covers all its patch releases.
     pub versions: Vec<Spanned<String>>,
     /// Accept versions newer than the last known one (a matrix's "future versions" column).
@@ -423,6 +427,11 @@ impl Profile {
             source,
         })?;
         Profile::from_yaml(&path.display().to_string(), &text)
+    }
+
+    /// The application's name for sentences: `shortName`, else `name`.
+    pub fn display_name(&self) -> &str {
+        self.short_name.as_deref().unwrap_or(&self.name)
     }
 
     /// The component with this name.
