@@ -392,6 +392,86 @@ fn rollback_puts_the_volume_back_under_its_old_claim() {
     assert!(c.kubectl(&["get", "pvc", "data-mysql-0", "-n", NS]).code != 0);
 }
 
+/// The claim as a rollback must bring it back: labels, annotations (without the binder's own),
+/// and the spec fields a user or chart sets.
+fn claim_facts(c: &TestCluster, name: &str) -> serde_json::Value {
+    let claim = c.get_json(&["pvc", name, "-n", NS]);
+    let mut annotations = claim["metadata"]["annotations"].clone();
+    if let Some(a) = annotations.as_object_mut() {
+        a.retain(|k, _| !k.starts_with("pv.kubernetes.io/") && !k.contains("storage-provisioner"));
+    }
+    serde_json::json!({
+        "labels": claim["metadata"]["labels"],
+        "annotations": annotations,
+        "accessModes": claim["spec"]["accessModes"],
+        "resources": claim["spec"]["resources"],
+        "storageClassName": claim["spec"]["storageClassName"],
+        "volumeMode": claim["spec"]["volumeMode"],
+        "volumeName": claim["spec"]["volumeName"],
+    })
+}
+
+/// Issue 7, item 3: a rollback brings the old claim back as it was — Helm's ownership labels and
+/// annotations, the application's labels, its spec — and the volume names the claim it was
+/// adopted from.
+#[test]
+fn rollback_restores_the_claim_with_its_labels_annotations_and_spec() {
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let volume = mysql_volume(&c);
+    let before = claim_facts(&c, "mysql-data");
+    assert_eq!(
+        before["labels"]["app.kubernetes.io/managed-by"], "Helm",
+        "{before:#}"
+    );
+    stop_mysql(&c);
+    let o = migrate(
+        &c,
+        &["adopt", "mysql-data", "data-mysql-0", "-n", NS, "--yes"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(
+            &["pv", &volume],
+            "{.metadata.annotations.upgrade\\.kubectl-upgrade\\.dev/adopted-from}"
+        ),
+        "fate-9999/mysql-data",
+        "the volume names the claim it came from"
+    );
+    let o = migrate(&c, &["rollback", "data-mysql-0", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = claim_facts(&c, "mysql-data");
+    for field in [
+        "labels",
+        "annotations",
+        "accessModes",
+        "resources",
+        "storageClassName",
+        "volumeMode",
+        "volumeName",
+    ] {
+        assert_eq!(after[field], before[field], "{field} after the rollback");
+    }
+    let o = migrate(
+        &c,
+        &[
+            "retain",
+            "-l",
+            "fateMoudle=mysql",
+            "-n",
+            NS,
+            "-o",
+            "json",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the chart's label finds the claim again: {}",
+        text(&o)
+    );
+}
+
 #[test]
 fn dry_run_and_missing_terminal_change_nothing() {
     let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");

@@ -140,7 +140,11 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
                 )));
             }
         }
-        Action::PreBind { volume, claim } => {
+        Action::PreBind {
+            volume,
+            claim,
+            adopted_from,
+        } => {
             let ns = &cluster.namespace;
             // A claimRef without uid and resourceVersion is a pre-bind: the binder completes it
             // for the claim of that name (KUBERNETES-FACTS: released volumes).
@@ -148,7 +152,7 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
                 .patch_volume(
                     volume,
                     json!({
-                        "metadata": {"annotations": {ADOPTED_FROM: format!("{ns}/{claim}")}},
+                        "metadata": {"annotations": {ADOPTED_FROM: adopted_from}},
                         "spec": {"claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": ns, "name": claim, "uid": null, "resourceVersion": null}}
                     }),
                 )
@@ -161,12 +165,15 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
             size,
             access_modes,
             volume_mode,
+            labels,
+            annotations,
         } => {
             let pvc = PersistentVolumeClaim {
                 metadata: ObjectMeta {
                     name: Some(claim.clone()),
                     namespace: Some(cluster.namespace.clone()),
-                    annotations: Some([(ADOPTED_FROM.to_string(), format!("pv/{volume}"))].into()),
+                    labels: (!labels.is_empty()).then(|| labels.clone()),
+                    annotations: (!annotations.is_empty()).then(|| annotations.clone()),
                     ..ObjectMeta::default()
                 },
                 spec: Some(PersistentVolumeClaimSpec {

@@ -2,6 +2,8 @@
 //! previous run meant to do: running a command again after an interruption plans only the
 //! steps that are left. Pure code; the executor carries the steps out.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use serde::Serialize;
 
@@ -40,8 +42,14 @@ pub enum Action {
         image: String,
     },
     /// Point the volume's claimRef at a claim that does not exist yet (no uid): a pre-bind.
-    PreBind { volume: String, claim: String },
-    /// Create a claim that names the volume.
+    /// `adopted_from` (`namespace/claim`) is recorded on the volume in [`ADOPTED_FROM`]; `None`
+    /// removes that annotation (a rollback).
+    PreBind {
+        volume: String,
+        claim: String,
+        adopted_from: Option<String>,
+    },
+    /// Create a claim that names the volume, with these labels and annotations.
     CreateClaim {
         claim: String,
         volume: String,
@@ -49,6 +57,10 @@ pub enum Action {
         size: String,
         access_modes: Vec<String>,
         volume_mode: String,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        labels: BTreeMap<String, String>,
+        #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+        annotations: BTreeMap<String, String>,
     },
     /// Wait until the claim is Bound to the volume.
     WaitBound { claim: String, volume: String },
@@ -110,7 +122,7 @@ impl Action {
                 "check that pvc/{claim} still lists exactly as when its copy to {copy_to} was verified (sha256 {})",
                 &digest[..digest.len().min(12)]
             ),
-            Action::PreBind { volume, claim } => {
+            Action::PreBind { volume, claim, .. } => {
                 format!("pre-bind pv/{volume} to pvc/{claim} (claimRef without uid)")
             }
             Action::CreateClaim {
@@ -120,10 +132,21 @@ impl Action {
                 size,
                 access_modes,
                 volume_mode,
+                labels,
+                annotations,
             } => format!(
-                "create pvc/{claim} on pv/{volume} (class {:?}, {size}, {}, {volume_mode})",
+                "create pvc/{claim} on pv/{volume} (class {:?}, {size}, {}, {volume_mode}){}",
                 storage_class,
-                access_modes.join(",")
+                access_modes.join(","),
+                if labels.is_empty() && annotations.len() <= 1 {
+                    String::new()
+                } else {
+                    format!(
+                        " with its {} labels and {} annotations from before",
+                        labels.len(),
+                        annotations.len()
+                    )
+                }
             ),
             Action::WaitBound { claim, volume } => {
                 format!("wait until pvc/{claim} is Bound to pv/{volume}")
@@ -217,6 +240,22 @@ pub struct AdoptRecord {
     pub access_modes: Vec<String>,
     pub volume_mode: String,
     pub original_policy: String,
+    /// Labels of the old claim, put back by a rollback.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub old_labels: BTreeMap<String, String>,
+    /// Annotations of the old claim (without those the binder and provisioner set), put back
+    /// by a rollback.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub old_annotations: BTreeMap<String, String>,
+}
+
+/// True for annotations the volume binder, the provisioner or the scheduler set on a claim:
+/// they describe one binding and must not carry over to a new claim object.
+pub fn binding_annotation(key: &str) -> bool {
+    key.starts_with("pv.kubernetes.io/")
+        || key == "volume.beta.kubernetes.io/storage-provisioner"
+        || key == "volume.kubernetes.io/storage-provisioner"
+        || key == "volume.kubernetes.io/selected-node"
 }
 
 fn phase_of_claim(c: &PersistentVolumeClaim) -> String {
@@ -278,6 +317,15 @@ pub fn record_of(
             .volume_mode
             .clone()
             .unwrap_or_else(|| "Filesystem".into()),
+        old_labels: old.metadata.labels.clone().unwrap_or_default(),
+        old_annotations: old
+            .metadata
+            .annotations
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| !binding_annotation(k))
+            .collect(),
         original_policy: volume
             .metadata
             .annotations
@@ -409,6 +457,7 @@ pub fn adopt(state: &AdoptState, old: &str, new: &str) -> Result<(Plan, AdoptRec
         plan.steps.push(Action::PreBind {
             volume: record.volume.clone(),
             claim: new.into(),
+            adopted_from: Some(format!("{ns}/{old}")),
         });
     }
     if state.new.is_some() {
@@ -431,6 +480,8 @@ fn create_claim(record: &AdoptRecord, claim: &str) -> Action {
         size: record.size.clone(),
         access_modes: record.access_modes.clone(),
         volume_mode: record.volume_mode.clone(),
+        labels: BTreeMap::new(),
+        annotations: [(ADOPTED_FROM.to_string(), format!("pv/{}", record.volume))].into(),
     }
 }
 
@@ -455,6 +506,28 @@ pub fn rollback_adopt(state: &AdoptState, new: &str) -> Result<Plan, PlanError> 
     };
     let (mut plan, _) = adopt(&reversed, &record.new_claim, &record.old_claim)?;
     plan.command = format!("rollback {new}");
+    // The old claim comes back as it was (Helm's ownership, the application's labels), and the
+    // volume no longer says it was adopted.
+    for step in &mut plan.steps {
+        match step {
+            Action::PreBind { adopted_from, .. } => *adopted_from = None,
+            Action::CreateClaim {
+                labels,
+                annotations,
+                ..
+            } => {
+                *labels = record.old_labels.clone();
+                *annotations = record.old_annotations.clone();
+            }
+            _ => {}
+        }
+    }
+    if record.old_labels.is_empty() && record.old_annotations.is_empty() {
+        plan.warnings.push(format!(
+            "the journal holds no labels or annotations of pvc/{}: it comes back without any",
+            record.old_claim
+        ));
+    }
     Ok(plan)
 }
 
