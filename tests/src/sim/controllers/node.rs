@@ -61,6 +61,15 @@ fn start_pod(shared: &Shared, pod: &Value) -> bool {
             }
         }
     }
+    // Without a volume at the data directory, a real container keeps its data in its own
+    // writable layer (Kubernetes ignores an image's VOLUME declarations), gone with the pod.
+    // Here that layer is a directory of the pod's, never the machine's own /var/lib/mysql.
+    if mysql_pod && !mounts.iter().any(|(_, t, _)| t == "/var/lib/mysql") {
+        let layer = dir.join("container-layer/var/lib/mysql");
+        if std::fs::create_dir_all(&layer).is_ok() {
+            mounts.push((layer, "/var/lib/mysql".into(), false));
+        }
+    }
     let tmpfs: Vec<&str> = if mysql_pod {
         vec!["/run/mysqld"]
     } else {
