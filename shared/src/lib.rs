@@ -2,13 +2,16 @@
 //! exit and reason about versions and applications the same way.
 
 pub mod api;
+pub mod backup_manifest;
 pub mod cluster;
 pub mod completion;
 pub mod deadline;
+pub mod exec;
 pub mod exit;
 pub mod flags;
 pub mod journal;
 pub mod list;
+pub mod mysql;
 pub mod names;
 pub mod output;
 pub mod profile;
