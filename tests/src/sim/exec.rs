@@ -283,6 +283,21 @@ async fn run<S>(
     };
     let _ = sink.send(frame(3, status.to_string().as_bytes())).await;
     close(&mut sink).await;
+    linger(source).await;
+}
+
+/// Reads what the client still sends until it closes its side (RFC 6455 §7.1.1: the server
+/// waits for the client to close the TCP connection after the closing handshake). Dropping
+/// the socket with unread input makes the kernel answer with a reset, which can discard the
+/// status frame before the client has read it.
+async fn linger<S>(mut source: futures::stream::SplitStream<WebSocketStream<S>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Some(Ok(_)) = source.next().await {}
+    })
+    .await;
 }
 
 /// Closes with 1000 (normal closure): clients treat a close without a code as an error.
