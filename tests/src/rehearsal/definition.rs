@@ -38,6 +38,10 @@ pub struct Definition {
     /// scenario file or directory), e.g. `rok-tools-eks.yaml` or a kustomize tree.
     #[serde(default)]
     pub files: BTreeMap<String, String>,
+    /// kubectl commands (argument lists) that write the application's data once the cluster
+    /// runs, before anything is recorded: what the application itself would have written.
+    #[serde(default)]
+    pub prepare: Vec<Vec<String>>,
     /// The data whose survival is proven.
     pub data: Data,
     /// How the application's own upgrade steps are played.

@@ -135,6 +135,14 @@ pub fn rehearse(def: &Definition, opts: &Options, out: &mut dyn Write) -> anyhow
         "cluster: fresh simulated cluster from {} … ready",
         def.scenarios.join(", ")
     )?;
+    for args in &def.prepare {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        prepare(&env, &args).with_context(|| format!("preparing: kubectl {}", args.join(" ")))?;
+        let shown = format!("kubectl {}", args.join(" "));
+        let cut: String = shown.chars().take(100).collect();
+        let more = if cut.len() < shown.len() { " …" } else { "" };
+        writeln!(out, "prepared: {cut}{more}")?;
+    }
     let before = data::record(&env, &def.data.mysql, &def.data.files, None)
         .context("recording the data before the upgrade")?;
     print_recorded(out, "recorded", &before)?;
@@ -227,6 +235,18 @@ pub fn rehearse(def: &Definition, opts: &Options, out: &mut dyn Write) -> anyhow
         report.failure = Some(format!("kubectl upgrade-verify verify failed: {why}"));
     }
     finish(report, out, started)
+}
+
+/// Runs a preparation command until it succeeds or the pods have had time to start.
+fn prepare(env: &Env, args: &[&str]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + data::READY_WAIT;
+    loop {
+        match env.output(args) {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
 }
 
 fn finish(report: Report, out: &mut dyn Write, started: Instant) -> anyhow::Result<Report> {

@@ -11,6 +11,7 @@ mod node;
 pub mod operators;
 mod pdb;
 mod pod_inputs;
+mod rok;
 mod scheduler;
 mod statefulsets;
 pub mod volumes;
@@ -30,6 +31,7 @@ pub fn sync_all(shared: &Shared) {
     statefulsets::sync(shared);
     daemonsets::sync(shared);
     operators::sync(shared);
+    rok::sync(shared);
     jobs::sync(shared);
     gc::sync(shared);
     pdb::sync(shared);
