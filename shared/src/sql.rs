@@ -63,6 +63,27 @@ pub fn chain(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
     Some(path.into_iter().map(|i| all[i].clone()).collect())
 }
 
+/// The scripts a move from `from` to `to` crosses: every script lying inside that range, in
+/// chain order. Releases after the last script change no schema, so `1.8.0 → 1.10.0` runs
+/// `1.8.0-1.9.0.sql` alone, and `1.9.0 → 1.10.0` nothing. `None` when scripts lie inside the
+/// range but no chain from `from` reaches them (a release the scripts do not start from).
+pub fn chain_across(app: &str, from: &Version, to: &Version) -> Option<Vec<Script>> {
+    let inside: Vec<Script> = scripts(app)
+        .into_iter()
+        .filter(|s| s.from.cmp_numbers(from).is_ge() && s.to.cmp_numbers(to).is_le())
+        .collect();
+    let Some(last) = inside
+        .iter()
+        .map(|s| &s.to)
+        .max_by(|a, b| a.cmp_numbers(b))
+        .cloned()
+    else {
+        return Some(Vec::new());
+    };
+    let path = shortest_path(&inside, from, &last, |s| (&s.from, &s.to))?;
+    Some(path.into_iter().map(|i| inside[i].clone()).collect())
+}
+
 /// The shortest path (fewest edges, breadth-first) through any list of scripts, each an edge
 /// given by `edge`: the indices of the scripts to run in order. Embedded scripts and a
 /// directory of the user's own are chained the same way.
@@ -125,6 +146,22 @@ mod tests {
         assert_eq!(chain("fate", &v("1.9.0"), &v("1.7.2")), None);
         assert_eq!(chain("fate", &v("1.6.0"), &v("1.9.0")), None);
         assert_eq!(chain("nope", &v("1.0.0"), &v("2.0.0")), None);
+    }
+
+    #[test]
+    fn chains_across_targets_without_scripts_of_their_own() {
+        let files = |from: &str, to: &str| -> Option<Vec<&str>> {
+            chain_across("fate", &v(from), &v(to)).map(|c| c.iter().map(|s| s.file).collect())
+        };
+        assert_eq!(files("1.8.0", "1.10.0"), Some(vec!["1.8.0-1.9.0.sql"]));
+        assert_eq!(files("1.8.0", "1.9.1"), Some(vec!["1.8.0-1.9.0.sql"]));
+        assert_eq!(
+            files("v1.7.2", "v1.10.0"),
+            Some(vec!["1.7.2-1.8.0.sql", "1.8.0-1.9.0.sql"])
+        );
+        assert_eq!(files("1.9.0", "1.10.0"), Some(vec![]));
+        assert_eq!(files("1.8.0", "1.8.0"), Some(vec![]));
+        assert_eq!(files("1.6.0", "1.9.0"), None, "no script starts at 1.6.0");
     }
 
     #[test]

@@ -70,36 +70,65 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     steps.extend(render(edge_steps, Side::Before));
     steps.extend(plan.migrate);
     if !reinstall {
-        steps.extend(render(&runbook.upgrade, Side::Before));
-        steps.extend(sql_steps(ctx));
+        steps.extend(upgrade_and_schema(
+            ctx,
+            render(&runbook.upgrade, Side::Before),
+        ));
     }
     steps.extend(render(&runbook.after, Side::After));
     steps.extend(plan.finish);
     steps
 }
 
-fn sql_steps(ctx: &Context<'_>) -> Vec<Step> {
-    let Some(sql) = &ctx.profile.sql else {
-        return Vec::new();
-    };
-    if ctx
+/// The schema scripts the move crosses (`sql/fate/1.8.0-1.9.0.sql`, …), when the profile has
+/// scripts, some component keeps data and the move is made in place. `Some(empty)` when no
+/// script lies on the way; `None` when there is nothing to say.
+pub fn schema_chain(ctx: &Context<'_>) -> Option<Result<Vec<String>, ()>> {
+    let sql = ctx.profile.sql.as_ref()?;
+    let all_none = ctx
         .modes_in_use()
         .keys()
-        .all(|m| *m == upgrade_shared::profile::Mode::None)
-    {
-        return Vec::new();
+        .all(|m| *m == upgrade_shared::profile::Mode::None);
+    if all_none || ctx.reinstall() || ctx.from.cmp_numbers(&ctx.to).is_ge() {
+        return None;
     }
-    let Some(chain) = upgrade_shared::sql::chain(&sql.dir, &ctx.from, &ctx.to) else {
-        return Vec::new();
+    Some(
+        upgrade_shared::sql::chain_across(&sql.dir, &ctx.from, &ctx.to)
+            .map(|chain| {
+                chain
+                    .iter()
+                    .map(|s| format!("sql/{}/{}", sql.dir, s.file))
+                    .collect()
+            })
+            .ok_or(()),
+    )
+}
+
+/// The profile's upgrade steps, and the schema chain: said in the upgrade step's description
+/// when the application's own upgrade runs it, else a step of its own.
+fn upgrade_and_schema(ctx: &Context<'_>, upgrade: Vec<Step>) -> Vec<Step> {
+    let Some(Ok(files)) = schema_chain(ctx) else {
+        return upgrade;
     };
-    if chain.is_empty() {
-        return Vec::new();
+    if files.is_empty() {
+        return upgrade;
     }
-    let files: Vec<String> = chain
-        .iter()
-        .map(|s| format!("sql/{}/{}", sql.dir, s.file))
-        .collect();
-    vec![Step {
+    let Some(sql) = &ctx.profile.sql else {
+        return upgrade;
+    };
+    if let Some(who) = &sql.applied_by {
+        let mut upgrade = upgrade;
+        if let Some(first) = upgrade.first_mut() {
+            first.description = format!(
+                "{}; {who} runs the schema scripts in order: {}",
+                first.description,
+                files.join(", ")
+            );
+        }
+        return upgrade;
+    }
+    let mut steps = upgrade;
+    steps.push(Step {
         description: format!(
             "Apply the schema scripts in order once the new pods run: {}",
             files.join(", ")
@@ -107,13 +136,14 @@ fn sql_steps(ctx: &Context<'_>) -> Vec<Step> {
         command: fill(
             ctx,
             &format!(
-                "kubectl upgrade-sql apply -n {{ns:{c}}} --target {{workload:{c}}} --database {{database:{c}}} --profile {p} --from {{from}} --to {{to}}",
+                "kubectl upgrade-migrate-db apply -n {{ns:{c}}} --profile {p} --from {{from}} --to {{to}} --backup {{instance}}-{{from}}.sql.manifest.json --yes",
                 c = sql.component,
                 p = ctx.profile.name
             ),
             Side::After,
         ),
-    }]
+    });
+    steps
 }
 
 fn fill(ctx: &Context<'_>, text: &str, side: Side) -> String {

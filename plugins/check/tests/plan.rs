@@ -154,12 +154,13 @@ fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
     assert!(pos("retain") < pos("scale deploy/mysql --replicas=0"));
     assert!(pos("scale deploy/mysql --replicas=0") < pos("adopt mysql-data"));
     assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
-    assert!(pos("kubefate cluster update") < pos("upgrade-sql apply"));
+    assert!(pos("kubefate cluster update") < pos("restore-policy"));
     assert!(
-        cmds[pos("upgrade-sql apply")].contains("--target sts/mysql"),
-        "schema scripts run in the new StatefulSet"
+        report.steps.iter().any(|s| s
+            .description
+            .contains("runs the schema scripts in order: sql/fate/1.8.0-1.9.0.sql")),
+        "the chain is named where it runs"
     );
-    assert!(pos("upgrade-sql apply") < pos("restore-policy"));
     assert!(codes(&report).contains(&"deployment-to-statefulset"));
 }
 
@@ -172,16 +173,17 @@ fn skipping_v1_8_0_chains_both_schema_scripts() {
         "v1.9.0",
     );
     assert_eq!(report.verdict, Outcome::Safe);
-    let sql = report
+    let update = report
         .steps
         .iter()
-        .find(|s| s.command.contains("upgrade-sql"))
+        .find(|s| s.command.starts_with("kubefate cluster update"))
         .unwrap();
     assert!(
-        sql.description
-            .contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
+        update
+            .description
+            .contains("KubeFATE's upgrade Job runs the schema scripts in order: sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
         "{}",
-        sql.description
+        update.description
     );
     assert!(
         !commands(&report).iter().any(|c| c.contains("adopt")),
@@ -704,5 +706,67 @@ fn issue8_4_nothing_found_is_an_error() {
             &[]
         )
         .is_ok()
+    );
+}
+
+fn schema_note(report: &Report) -> String {
+    report
+        .steps
+        .iter()
+        .map(|s| s.description.as_str())
+        .chain(
+            report
+                .findings
+                .iter()
+                .filter(|f| f.code == "schema-scripts")
+                .map(|f| f.message.as_str()),
+        )
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Issue 8, item 3: every move that crosses a version with a schema script lists the chain,
+/// also when the target itself has no script of its own (v1.9.1, v1.10.0), in every mode.
+#[test]
+fn issue8_3_schema_scripts_for_every_target() {
+    for to in ["v1.9.1", "v1.10.0"] {
+        let report = check(
+            "fate",
+            &cluster_file("v1.8.0", Mode::StorageClass),
+            None,
+            to,
+        );
+        let note = schema_note(&report);
+        assert!(
+            note.contains("sql/fate/1.8.0-1.9.0.sql"),
+            "v1.8.0 → {to}: {note}"
+        );
+        assert!(!note.contains("1.7.2-1.8.0"), "{note}");
+    }
+    let report = check(
+        "fate",
+        &cluster_file("v1.7.2", Mode::ExistingClaim),
+        None,
+        "v1.10.0",
+    );
+    assert_eq!(report.verdict, Outcome::Safe);
+    let note = schema_note(&report);
+    assert!(
+        note.contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
+        "{note}"
+    );
+    assert!(
+        note.contains("KubeFATE's upgrade Job"),
+        "who runs them is said: {note}"
+    );
+    let report = check(
+        "fate",
+        &cluster_file("v1.9.0", Mode::StorageClass),
+        None,
+        "v1.10.0",
+    );
+    assert!(
+        !schema_note(&report).contains("sql/fate/"),
+        "nothing to run past the last script"
     );
 }

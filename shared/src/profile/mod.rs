@@ -371,6 +371,11 @@ pub struct SqlScripts {
     pub dir: String,
     /// Component whose database the scripts change.
     pub component: String,
+    /// Who runs the scripts when the application's own upgrade does (KubeFATE's upgrade Job
+    /// during `kubefate cluster update`); absent, the runbook runs them with
+    /// `kubectl upgrade-migrate-db apply`.
+    #[serde(default)]
+    pub applied_by: Option<String>,
 }
 
 /// Why a profile could not be loaded.

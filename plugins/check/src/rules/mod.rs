@@ -4,6 +4,7 @@
 mod health;
 mod images;
 mod manifests;
+mod schema;
 mod volumes;
 
 use crate::context::Context;
@@ -18,4 +19,5 @@ pub fn apply_all(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan
     images::pinned_images(ctx, findings);
     volumes::claims(ctx, findings, plan);
     manifests::immutable_statefulset_fields(ctx, findings, plan);
+    schema::scripts(ctx, findings);
 }
