@@ -46,6 +46,13 @@ if [ ! -d "$DATADIR/mysql" ]; then
       if [ -n "${MYSQL_DATABASE:-}" ]; then echo "GRANT ALL ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_USER'@'%';"; fi
     fi
     if [ -f "$DATADIR/.sim-init.sql" ]; then cat "$DATADIR/.sim-init.sql"; rm -f "$DATADIR/.sim-init.sql"; fi
+    # As the official images do: *.sql in /docker-entrypoint-initdb.d, in name order, against
+    # MYSQL_DATABASE when it is set (charts mount their schema there from a ConfigMap).
+    for f in /docker-entrypoint-initdb.d/*.sql; do
+      [ -f "$f" ] || continue
+      if [ -n "${MYSQL_DATABASE:-}" ]; then echo "USE \`$MYSQL_DATABASE\`;"; fi
+      cat "$f"; echo
+    done
   } > "$INIT"
   exec "$SERVER" --user=root --datadir="$DATADIR" --socket=/run/mysqld/mysqld.sock --port=3306 --bind-address=127.0.0.1 --skip-name-resolve --init-file="$INIT"
 fi
