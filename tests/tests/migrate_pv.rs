@@ -531,7 +531,7 @@ fn bad_input_is_refused_in_one_line() {
         ),
         (
             &["retain", "-n", NS][..],
-            "name the claims, or select them with -l",
+            "name the claims, select them with -l, or pass --all",
         ),
         (
             &["rollback", "never-adopted", "-n", NS][..],

@@ -150,6 +150,14 @@ fn cleanup_refuses_a_mounted_claim_and_a_source_changed_since_its_copy() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = migrate(&c, &["cleanup", SOURCE, "-n", NS, "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Issue 7, item 7: the plan says what becomes of the data behind a Delete volume.
+    assert!(
+        text(&o).contains(&format!(
+            "delete pv/{volume} and its data on the storage (reclaim policy Delete)"
+        )),
+        "{}",
+        text(&o)
+    );
     assert!(c.kubectl(&["get", "pvc", SOURCE, "-n", NS]).code != 0);
     assert!(c.kubectl(&["get", "pv", &volume]).code != 0);
 }

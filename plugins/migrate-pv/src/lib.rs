@@ -39,7 +39,8 @@ Examples:
   # After the upgrade is verified: original reclaim policies back
   kubectl upgrade-migrate-pv restore-policy --all -n fate-9999
 
-Exit status: 0 done (or nothing to do), 1 a difference or a refusal was found, 2 error.";
+Exit status: 0 done (or nothing to do); 1 refused by a safety rule (nothing was changed) or
+the copy differs from its source; 2 bad input or the command could not run.";
 
 /// Keep every byte of a volume across an upgrade: retain, copy with proof, adopt.
 #[derive(Debug, Parser)]
@@ -76,9 +77,12 @@ pub enum Command {
     Retain {
         /// Claims whose volumes to keep.
         claims: Vec<String>,
-        /// Select the claims by label instead.
+        /// Select the claims by label instead (not empty: use --all for every claim).
         #[arg(short = 'l', long)]
         selector: Option<String>,
+        /// Every claim in the namespace.
+        #[arg(long, conflicts_with = "selector")]
+        all: bool,
     },
     /// Hand the volume behind OLD_CLAIM to NEW_CLAIM without copying.
     Adopt {
@@ -241,20 +245,41 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         names::check_name("namespace", ns).map_err(anyhow::Error::msg)?;
     }
     match &args.command {
-        Command::Retain { claims, selector } => {
+        Command::Retain {
+            claims,
+            selector,
+            all,
+        } => {
             check_names(
                 "claim",
                 &claims.iter().map(String::as_str).collect::<Vec<_>>(),
             )?;
-            if claims.is_empty() == selector.is_none() {
-                anyhow::bail!("name the claims, or select them with -l, not both or neither");
+            if [!claims.is_empty(), selector.is_some(), *all]
+                .iter()
+                .filter(|given| **given)
+                .count()
+                != 1
+            {
+                anyhow::bail!(
+                    "name the claims, select them with -l, or pass --all: one of the three"
+                );
             }
             if let Some(s) = selector {
+                if s.trim().is_empty() {
+                    anyhow::bail!(
+                        "-l '' is an empty selector, which would select every claim: pass --all to mean that"
+                    );
+                }
                 names::parse_selector(s).map_err(anyhow::Error::msg)?;
             }
+            let selector = match (selector, all) {
+                (Some(s), _) => Some(s.clone()),
+                (None, true) => Some(String::new()),
+                (None, false) => None,
+            };
             let cluster = connect(&args).await?;
             let mut found = Vec::new();
-            let list = match selector {
+            let list = match &selector {
                 Some(s) => cluster.claims_by_selector(s).await?,
                 None => {
                     let mut v = Vec::new();

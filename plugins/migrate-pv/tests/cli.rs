@@ -73,3 +73,16 @@ fn bad_names_and_flags_are_refused_before_any_connection() {
         assert!(err.contains(expected), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn help_states_one_meaning_for_each_exit_code() {
+    let out = String::from_utf8(run(&["--help"]).stdout).unwrap();
+    assert!(
+        out.contains("1 refused by a safety rule (nothing was changed)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("2 bad input or the command could not run"),
+        "{out}"
+    );
+}

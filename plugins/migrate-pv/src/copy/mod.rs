@@ -5,6 +5,7 @@
 
 mod pod;
 pub mod proof;
+mod require;
 mod stream;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,15 @@ impl CopyArgs {
         if let Some(ns) = &self.to_namespace {
             names::check_name("namespace", ns).map_err(anyhow::Error::msg)?;
         }
+        if let Some(class) = &self.storage_class {
+            names::check_name("storage class", class).map_err(anyhow::Error::msg)?;
+        }
+        if self.source == self.dest && self.to_namespace.is_none() {
+            anyhow::bail!(
+                "SOURCE and DEST are the same claim ({}): name another claim, or another namespace with --to-namespace",
+                self.source
+            );
+        }
         if let Some(size) = &self.size
             && crate::statefulset::bytes(&k8s_openapi::apimachinery::pkg::api::resource::Quantity(
                 size.clone(),
@@ -132,6 +142,16 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         .volume_of(&source)
         .await?
         .ok_or_else(|| crate::plan::PlanError::NotBound(c.source.clone(), "not bound".into()))?;
+    if c.source == c.dest && dest_cluster.namespace == cluster.namespace {
+        anyhow::bail!(
+            "SOURCE and DEST are the same claim ({} in namespace {}): name another claim, or another namespace with --to-namespace",
+            c.source,
+            cluster.namespace
+        );
+    }
+    if c.to_namespace.is_some() {
+        require::namespace(&dest_cluster).await?;
+    }
     let dest = dest_cluster.claim(&c.dest).await?;
     if dest.is_none() && !c.create {
         anyhow::bail!(
@@ -201,6 +221,11 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         .storage_class
         .clone()
         .or_else(|| source_spec.storage_class_name.clone());
+    if dest.is_none()
+        && let Some(class) = class.as_deref().filter(|c| !c.is_empty())
+    {
+        require::storage_class(cluster, class).await?;
+    }
     let mut owners = if c.quiesce {
         let mounting = cluster.pods_mounting(&c.source).await?;
         scale::owners_of(cluster, &mounting).await.map_err(|e| {

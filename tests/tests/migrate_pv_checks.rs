@@ -1,0 +1,154 @@
+//! `kubectl upgrade-migrate-pv`: what is checked before the first change. Bad input exits 2
+//! and changes nothing — not a replica, not a journal entry — with or without `--dry-run`.
+
+use std::process::Output;
+use std::time::Duration;
+
+use upgrade_e2e::harness::TestCluster;
+
+const NS: &str = "kubeflow";
+const SOURCE: &str = "minio-data-minio-0";
+
+fn migrate(c: &TestCluster, args: &[&str]) -> Output {
+    c.plugin("migrate-pv", args)
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The cluster with MinIO running on its claim; returns the StatefulSet's generation, which a
+/// scale (down or up) would change.
+fn started() -> (TestCluster, String) {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    c.wait_for(
+        &["pod", "minio-0", "-n", NS],
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+    let generation = c.jsonpath(&["sts", "minio", "-n", NS], "{.metadata.generation}");
+    (c, generation)
+}
+
+fn assert_nothing_changed(c: &TestCluster, generation: &str) {
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.metadata.generation}"),
+        generation,
+        "the owner was never scaled"
+    );
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "1"
+    );
+    assert!(
+        c.kubectl(&["get", "configmap", "kubectl-upgrade-migrate-pv", "-n", NS])
+            .code
+            != 0,
+        "nothing was journalled"
+    );
+    assert_eq!(
+        c.kubectl(&["get", "pvc", "-n", NS, "-o", "name"])
+            .stdout
+            .trim(),
+        format!("persistentvolumeclaim/{SOURCE}"),
+        "no claim was created"
+    );
+}
+
+/// Issue 7, items 5 and 10: a destination namespace or storage class that does not exist is
+/// found before the owners are scaled down, and a dry run finds it too.
+#[test]
+fn a_missing_namespace_or_class_is_refused_before_anything_is_scaled_even_in_a_dry_run() {
+    let (c, generation) = started();
+    for extra in [&["--dry-run"][..], &[]] {
+        let mut args = vec![
+            "copy",
+            SOURCE,
+            "x",
+            "-n",
+            NS,
+            "--to-namespace",
+            "nosuchns",
+            "--create",
+            "--quiesce",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let o = migrate(&c, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("namespaces \"nosuchns\" not found"),
+            "{}",
+            text(&o)
+        );
+        assert_nothing_changed(&c, &generation);
+    }
+    for extra in [&["--dry-run"][..], &[]] {
+        let mut args = vec![
+            "copy",
+            SOURCE,
+            "x",
+            "-n",
+            NS,
+            "--create",
+            "--storage-class",
+            "nosuch",
+            "--quiesce",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let o = migrate(&c, &args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("storageclasses \"nosuch\" not found"),
+            "{}",
+            text(&o)
+        );
+        assert_nothing_changed(&c, &generation);
+    }
+}
+
+/// Issue 7, item 6: a claim copied onto itself and an empty label selector are bad input.
+#[test]
+fn copying_a_claim_onto_itself_and_an_empty_selector_are_refused() {
+    let (c, generation) = started();
+    for args in [
+        &["copy", SOURCE, SOURCE, "-n", NS, "--quiesce", "--yes"][..],
+        &[
+            "copy",
+            SOURCE,
+            SOURCE,
+            "-n",
+            NS,
+            "--to-namespace",
+            NS,
+            "--quiesce",
+            "--yes",
+        ][..],
+    ] {
+        let o = migrate(&c, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("the same claim"), "{}", text(&o));
+        assert_nothing_changed(&c, &generation);
+    }
+    let volume = c.jsonpath(&["pvc", SOURCE, "-n", NS], "{.spec.volumeName}");
+    let o = migrate(&c, &["retain", "-l", "", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--all"), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
+        "Delete",
+        "nothing was retained"
+    );
+    let o = migrate(&c, &["retain", "--all", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["pv", &volume], "{.spec.persistentVolumeReclaimPolicy}"),
+        "Retain"
+    );
+}
