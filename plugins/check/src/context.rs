@@ -78,6 +78,12 @@ impl<'a> Context<'a> {
         edges
     }
 
+    /// True when the target is the version running now: nothing to upgrade.
+    pub fn at_target(&self) -> bool {
+        upgrade_shared::profile::Change::between(&self.from, &self.to)
+            == upgrade_shared::profile::Change::Same
+    }
+
     /// True when the move is made by reinstalling for any component.
     pub fn reinstall(&self) -> bool {
         self.edges_in_use().iter().any(|e| e.reinstall)

@@ -1,16 +1,17 @@
 //! Reading the application from a cluster: one paged list per kind and namespace (never an
-//! object-by-object walk), volumes cluster-wide, and the custom resources the profile reads.
+//! object-by-object walk), volumes cluster-wide, the custom resources the profile reads and
+//! migrate-pv's journal.
 
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod};
+use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use upgrade_shared::list::{custom_resources, list_all};
 use upgrade_shared::profile::{Profile, VersionSource};
 
-use crate::snapshot::Snapshot;
+use crate::snapshot::{MIGRATE_PV_JOURNAL, Snapshot};
 
 /// Reads everything the check needs from the cluster.
 pub async fn load(
@@ -72,6 +73,18 @@ pub async fn load(
         snapshot.statefulsets.extend(statefulsets);
         snapshot.daemonsets.extend(daemonsets);
         snapshot.pdbs.extend(pdbs);
+    }
+    // migrate-pv's journal: what was retained, adopted and copied before this check.
+    let journals = upgrade_shared::list::list_matching(
+        Api::<ConfigMap>::namespaced(client.clone(), namespace),
+        ListParams::default().fields(&format!("metadata.name={MIGRATE_PV_JOURNAL}")),
+        "configmaps",
+        namespace,
+    )
+    .await?;
+    for cm in journals {
+        let data = serde_json::to_value(&cm.data)?;
+        snapshot.add_journal(Some(&data));
     }
     let mut seen = BTreeSet::new();
     for source in &profile.version_sources {

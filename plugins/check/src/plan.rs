@@ -166,6 +166,21 @@ fn deciding_mode(
 /// One finding per persistence mode in use: what the profile's matrix says of the move for
 /// the components in that mode; plus one naming the modes when components differ.
 fn matrix_findings(ctx: &Context<'_>) -> Vec<Finding> {
+    if ctx.at_target() {
+        return vec![Finding {
+            severity: Severity::Info,
+            component: ctx.profile.name.clone(),
+            code: "already-at-target".into(),
+            message: format!(
+                "{} is already at {}: nothing to upgrade",
+                ctx.instance,
+                ctx.display(&ctx.to)
+            ),
+            remediation: "none needed".into(),
+            evidence: Vec::new(),
+            impact: Outcome::Safe,
+        }];
+    }
     let in_use = ctx.modes_in_use();
     let mixed = in_use.len() > 1;
     let mut out = Vec::new();

@@ -63,6 +63,13 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     if verdict == Outcome::Blocked {
         return render(edge_steps, Side::Before);
     }
+    if ctx.at_target() {
+        // Nothing to upgrade: only what the rules found unfinished.
+        let mut steps = plan.prepare;
+        steps.extend(plan.migrate);
+        steps.extend(plan.finish);
+        return steps;
+    }
     let reinstall = ctx.reinstall();
     let runbook = &ctx.profile.runbook;
     let mut steps = render(&runbook.before, Side::Before);

@@ -23,7 +23,13 @@ pub struct Snapshot {
     pub custom: Vec<Value>,
     /// A KubeFATE `cluster.yaml`, when one was given.
     pub cluster_file: Option<Value>,
+    /// Entries of `kubectl upgrade-migrate-pv`'s journal in the namespace (its ConfigMap
+    /// [`MIGRATE_PV_JOURNAL`]), each parsed from JSON: what was retained, adopted and copied.
+    pub journal: std::collections::BTreeMap<String, Value>,
 }
+
+/// The ConfigMap in which `kubectl upgrade-migrate-pv` journals its work.
+pub const MIGRATE_PV_JOURNAL: &str = "kubectl-upgrade-migrate-pv";
 
 /// A workload of any kind, reduced to what the rules look at.
 #[derive(Debug, Clone)]
@@ -113,6 +119,12 @@ impl Snapshot {
             serde_json::from_value(v)
                 .map_err(|e| anyhow::anyhow!("{origin}: {kind} {name:?} is malformed: {e}"))
         }
+        if kind == "ConfigMap"
+            && value.pointer("/metadata/name").and_then(Value::as_str) == Some(MIGRATE_PV_JOURNAL)
+        {
+            self.add_journal(value.get("data"));
+            return Ok(());
+        }
         match kind.as_str() {
             "Pod" => self.pods.push(typed(value, &kind, origin)?),
             "PersistentVolumeClaim" => self.claims.push(typed(value, &kind, origin)?),
@@ -131,6 +143,16 @@ impl Snapshot {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Takes the entries of migrate-pv's journal ConfigMap `data`; unreadable entries are
+    /// left out (the journal is that plugin's to interpret).
+    pub fn add_journal(&mut self, data: Option<&Value>) {
+        for (key, text) in data.and_then(Value::as_object).into_iter().flatten() {
+            if let Some(entry) = text.as_str().and_then(|t| serde_json::from_str(t).ok()) {
+                self.journal.insert(key.clone(), entry);
+            }
+        }
     }
 
     /// The namespace named by the objects themselves (first namespaced object, or the

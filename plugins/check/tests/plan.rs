@@ -318,7 +318,7 @@ fn volumes_with_delete_policy_behind_moving_claims_are_retained_first() {
 #[test]
 fn unhealthy_components_and_blocking_budgets_come_before_the_upgrade() {
     let snapshot = offline_snapshot(&[fixture("fate-unhealthy.yaml")], None).unwrap();
-    let report = check("fate", &snapshot, None, "v1.8.0");
+    let report = check("fate", &snapshot, Some("v1.7.2"), "v1.8.0");
     let c = codes(&report);
     assert!(c.contains(&"not-ready"), "{c:?}");
     assert!(c.contains(&"crash-looping"), "{c:?}");
@@ -476,7 +476,7 @@ fn kubeflow_copy_goes_to_the_claim_named_by_the_target_manifests() {
         },
     )
     .unwrap();
-    assert!(commands(&r).contains(&"kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow --verify=checksum"));
+    assert!(commands(&r).contains(&"kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow --verify=checksum --yes"));
 }
 
 #[test]
@@ -768,5 +768,111 @@ fn issue8_3_schema_scripts_for_every_target() {
     assert!(
         !schema_note(&report).contains("sql/fate/"),
         "nothing to run past the last script"
+    );
+}
+
+/// Issue 8, item 5: the version already running is safe with no steps.
+#[test]
+fn issue8_5_already_at_the_target_is_safe_with_no_steps() {
+    let fate = check(
+        "fate",
+        &cluster_file("v1.9.0", Mode::StorageClass),
+        None,
+        "v1.9.0",
+    );
+    assert_eq!(fate.verdict, Outcome::Safe);
+    assert!(fate.steps.is_empty(), "{:#?}", fate.steps);
+    assert!(
+        fate.findings
+            .iter()
+            .any(|f| f.code == "already-at-target" && f.message.contains("already at v1.9.0")),
+        "{:#?}",
+        fate.findings
+    );
+    let fdb = check("foundationdb", &fdb(true), None, "7.1.33");
+    assert_eq!(fdb.verdict, Outcome::Safe, "{:#?}", fdb.findings);
+    assert!(fdb.steps.is_empty(), "no bounce: {:#?}", fdb.steps);
+}
+
+/// Issue 8, item 5: an operator that has not caught up with the resource's spec means an
+/// upgrade is in progress.
+#[test]
+fn issue8_5_an_upgrade_in_progress_is_a_finding() {
+    let mut snapshot = fdb(false);
+    snapshot.custom[0]["spec"]["version"] = "7.3.1".into();
+    let r = check("foundationdb", &snapshot, None, "7.3.1");
+    assert_eq!(r.from, "7.1.33", "the running version, not the wanted one");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "upgrade-in-progress")
+        .expect("in progress");
+    assert!(
+        f.message.contains("spec.version 7.3.1")
+            && f.message.contains("status.runningVersion 7.1.33"),
+        "{}",
+        f.message
+    );
+    assert_ne!(r.verdict, Outcome::Safe);
+    let mut snapshot = fdb(false);
+    snapshot.custom[0]["metadata"]["generation"] = 4.into();
+    snapshot.custom[0]["status"]["generations"] = serde_json::json!({"reconciled": 3});
+    let r = check("foundationdb", &snapshot, None, "7.1.33");
+    assert!(
+        r.findings
+            .iter()
+            .any(|f| f.code == "upgrade-in-progress" && f.message.contains("generation 4")),
+        "{:#?}",
+        r.findings
+    );
+    assert_ne!(r.verdict, Outcome::Safe);
+}
+
+/// Issue 8, item 5: after Kubeflow's new MinIO is deployed, the old claim still holding the
+/// only copy of the data is critical, until the journal holds a verified copy of it.
+#[test]
+fn issue8_5_an_old_claim_never_copied_is_critical_after_the_redeploy() {
+    let mut snapshot = offline_snapshot(&[fixture("kubeflow-minio.yaml")], None).unwrap();
+    let sts = &mut snapshot.statefulsets[0];
+    sts.metadata
+        .labels
+        .as_mut()
+        .unwrap()
+        .insert("app.kubernetes.io/version".into(), "1.7".into());
+    sts.spec
+        .as_mut()
+        .unwrap()
+        .volume_claim_templates
+        .as_mut()
+        .unwrap()[0]
+        .metadata
+        .name = Some("minio-data-7f3a".into());
+    let r = check("kubeflow", &snapshot, None, "1.7");
+    assert_eq!(r.from, "1.7");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "data-not-copied")
+        .unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!(f.severity, plan::Severity::Critical);
+    assert_eq!(f.evidence, ["pvc/minio-data-minio-0"]);
+    assert_ne!(r.verdict, Outcome::Safe);
+    assert!(
+        commands(&r).iter().any(|c| c.starts_with(
+            "kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow"
+        )),
+        "{:#?}",
+        r.steps
+    );
+    // A verified copy in migrate-pv's journal settles it.
+    snapshot.journal.insert(
+        "copy.minio-data-7f3a-minio-0".into(),
+        serde_json::json!({"kind": "copy", "source": "minio-data-minio-0", "dest": "minio-data-7f3a-minio-0", "state": "verified"}),
+    );
+    let r = check("kubeflow", &snapshot, None, "1.7");
+    assert!(
+        !r.findings.iter().any(|f| f.code == "data-not-copied"),
+        "{:#?}",
+        r.findings
     );
 }

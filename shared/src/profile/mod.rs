@@ -52,6 +52,27 @@ pub struct Profile {
     /// Steps that every upgrade of this application takes, around the edge's own steps.
     #[serde(default)]
     pub runbook: Runbook,
+    /// Custom resources whose operator reports how far it got: a wanted version or generation
+    /// it has not reached yet means an upgrade is in progress.
+    #[serde(default)]
+    pub upgrade_progress: Vec<UpgradeProgress>,
+}
+
+/// Where an operator's custom resource says what is wanted and what is reached.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UpgradeProgress {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+    /// Dotted path of the wanted version (`spec.version`).
+    pub desired: String,
+    /// Dotted path of the version running (`status.runningVersion`).
+    pub running: String,
+    /// Dotted path of the last generation the operator reconciled
+    /// (`status.generations.reconciled`), compared with `metadata.generation`.
+    #[serde(default)]
+    pub reconciled_generation: Option<String>,
 }
 
 /// One place the running version can be read from.

@@ -111,6 +111,7 @@ pub(super) fn target_workload(ctx: &Context<'_>, component: &Component) -> Optio
             let claims = o.claims();
             Target {
                 kind: o.kind,
+                replicas: o.replicas,
                 name: o.name,
                 claims,
             }

@@ -4,6 +4,7 @@
 mod health;
 mod images;
 mod manifests;
+mod progress;
 mod schema;
 mod volumes;
 
@@ -11,8 +12,14 @@ use crate::context::Context;
 use crate::finding::Finding;
 use crate::runbook::Plan;
 
-/// Runs every rule in the order their steps should appear.
+/// Runs every rule in the order their steps should appear. At the target version only what
+/// says the upgrade is not finished applies: an operator still working, data left behind.
 pub fn apply_all(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
+    progress::in_progress(ctx, findings);
+    volumes::left_behind(ctx, findings, plan);
+    if ctx.at_target() {
+        return;
+    }
     health::readiness(ctx, findings, plan);
     health::disruption_budgets(ctx, findings, plan);
     health::process_groups(ctx, findings);

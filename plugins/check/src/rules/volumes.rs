@@ -16,6 +16,7 @@ pub(super) struct Target {
     pub kind: WorkloadKind,
     pub name: String,
     pub claims: Vec<String>,
+    pub replicas: u32,
 }
 
 /// The target manifests' workload for a component, else the profile's.
@@ -25,6 +26,7 @@ fn target_of(ctx: &Context<'_>, c: &Component) -> Option<Target> {
             kind: w.kind,
             name: w.name.clone(),
             claims: w.chart_claims(),
+            replicas: w.replicas,
         })
     })
 }
@@ -148,34 +150,146 @@ fn redeployed(
         evidence: old.iter().map(|o| format!("pvc/{o}")).collect(),
         impact: Outcome::NeedsSteps,
     });
-    for (i, old_claim) in old.iter().enumerate() {
-        let dest = fresh
-            .get(i)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| format!("<new {} claim>", c.name));
+    let pairs: Vec<(String, String)> = old
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let dest = fresh
+                .get(i)
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| format!("<new {} claim>", c.name));
+            (o.clone(), dest)
+        })
+        .collect();
+    copy_steps(ctx, c, ns, target, &pairs, plan);
+}
+
+/// Copies old claims into a redeployed component's new ones: the new workload stopped first
+/// (migrate-pv refuses to write into a claim a running pod mounts), each copy verified by
+/// checksum, the workload started again, and the old claims cleaned up once it serves them.
+fn copy_steps(
+    ctx: &Context<'_>,
+    c: &Component,
+    ns: &str,
+    target: &Target,
+    pairs: &[(String, String)],
+    plan: &mut Plan,
+) {
+    let workload = format!("{}/{}", target.kind.short(), target.name);
+    Plan::push(
+        &mut plan.migrate,
+        format!(
+            "Stop the new {} so that nothing writes into its claim during the copy",
+            c.name
+        ),
+        format!("kubectl scale {workload} --replicas=0 -n {ns}"),
+    );
+    Plan::push(
+        &mut plan.migrate,
+        format!("Wait until the new {}'s pods are gone", c.name),
+        format!(
+            "kubectl wait --for=delete pod -l {} -n {ns} --timeout=5m",
+            c.selector
+        ),
+    );
+    for (old_claim, dest) in pairs {
         let size = claim_size(ctx, old_claim)
             .map(|s| format!(" (source holds up to {s})"))
             .unwrap_or_default();
         Plan::push(
             &mut plan.migrate,
-            if fresh.get(i).is_some() {
-                format!("Copy {old_claim} into {dest} and verify every file and checksum{size}")
-            } else {
+            if dest.starts_with('<') {
                 format!(
                     "Copy {old_claim} into the new {}'s claim and verify every file and checksum{size}; find the claim with: kubectl get pvc -n {ns} -l {}",
                     c.name, c.selector
                 )
+            } else {
+                format!("Copy {old_claim} into {dest} and verify every file and checksum{size}")
             },
-            format!("kubectl upgrade-migrate-pv copy {old_claim} {dest} -n {ns} --verify=checksum"),
+            format!(
+                "kubectl upgrade-migrate-pv copy {old_claim} {dest} -n {ns} --verify=checksum --yes"
+            ),
         );
+    }
+    Plan::push(
+        &mut plan.migrate,
+        format!("Start the new {} on the copied data", c.name),
+        format!(
+            "kubectl scale {workload} --replicas={} -n {ns}",
+            target.replicas.max(1)
+        ),
+    );
+    for (old_claim, _) in pairs {
         Plan::push(
             &mut plan.finish,
             format!(
                 "Once the new {} serves the data, delete the old claim and its volume",
                 c.name
             ),
-            format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns}"),
+            format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns} --yes"),
         );
+    }
+}
+
+/// After a component was deployed anew (the running version is already past its
+/// redeployment), claims of the component that no workload mounts still hold the data, unless
+/// migrate-pv's journal records a verified copy of them: the only copy must not be deleted or
+/// forgotten.
+pub(super) fn left_behind(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan) {
+    for c in ctx
+        .profile
+        .components
+        .iter()
+        .filter(|c| c.data && c.redeployed_at(&ctx.from))
+    {
+        let ns = ctx.namespace_of(c);
+        let used = component_claims(ctx, c);
+        let Some(new_claim) = used.first() else {
+            continue;
+        };
+        let reqs = upgrade_shared::names::parse_selector(&c.selector).unwrap_or_default();
+        let copied = |claim: &str| {
+            ctx.snapshot
+                .journal
+                .values()
+                .any(|e| e["kind"] == "copy" && e["source"] == claim && e["state"] == "verified")
+        };
+        let left: Vec<String> = ctx
+            .snapshot
+            .claims
+            .iter()
+            .filter(|pvc| pvc.metadata.namespace.as_deref().is_none_or(|n| n == ns))
+            .filter(|pvc| {
+                upgrade_shared::names::selector_matches(&reqs, pvc.metadata.labels.as_ref())
+            })
+            .filter_map(|pvc| pvc.metadata.name.clone())
+            .filter(|name| !used.contains(name) && !copied(name))
+            .collect();
+        if left.is_empty() {
+            continue;
+        }
+        findings.push(Finding {
+            severity: Severity::Critical,
+            component: c.name.clone(),
+            code: "data-not-copied".into(),
+            message: format!(
+                "{} was deployed anew on {new_claim}, but {} still hold{} the only copy of its data: no verified copy is recorded",
+                c.name,
+                left.join(", "),
+                if left.len() > 1 { "" } else { "s" }
+            ),
+            remediation: "copy the old claim into the new one with verification before deleting anything".into(),
+            evidence: left.iter().map(|l| format!("pvc/{l}")).collect(),
+            impact: Outcome::NeedsSteps,
+        });
+        let Some(target) = target_of(ctx, c) else {
+            continue;
+        };
+        let pairs: Vec<(String, String)> = left
+            .iter()
+            .map(|l| (l.clone(), new_claim.clone()))
+            .collect();
+        copy_steps(ctx, c, &ns, &target, &pairs, plan);
     }
 }
 

@@ -90,6 +90,7 @@ fn respond(objects: &[serde_json::Value], target: &str) -> (&'static str, String
         "statefulsets",
         "daemonsets",
         "poddisruptionbudgets",
+        "configmaps",
     ]
     .contains(&resource)
     {
