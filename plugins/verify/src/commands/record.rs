@@ -11,7 +11,7 @@ use upgrade_shared::profile::Profile;
 
 use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
 use crate::state::State;
-use crate::{cluster, record, render};
+use crate::{cluster, record, render, rows};
 
 /// What `record` was asked to do.
 #[derive(Debug)]
@@ -91,7 +91,15 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
         .await
         .with_context(|| format!("cannot read namespace {namespace}"))?;
     check_found(&state, profile)?;
-    let baseline = record::baseline(&state, profile, super::now());
+    let mut baseline = record::baseline(&state, profile, super::now());
+    if let Some(p) = profile {
+        let (tables, errors) = rows::count_all(&client, &namespace, p).await;
+        baseline.tables = tables;
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        baseline.gaps.extend(errors);
+    }
     let text = baseline.to_json();
     let existing = cluster::stored(&client, &namespace).await?;
     let fits = text.len() <= CONFIG_MAP_LIMIT;

@@ -15,7 +15,7 @@ use upgrade_shared::version::Version;
 use crate::baseline::Baseline;
 use crate::compare::{self, Observed};
 use crate::report::{Report, Verdict};
-use crate::{ProfileArgs, cluster, render};
+use crate::{ProfileArgs, cluster, render, rows};
 
 /// How often `wait` looks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -61,7 +61,17 @@ async fn once(
     let state = cluster::load(client, &baseline.namespace, profile, &recorded)
         .await
         .with_context(|| format!("cannot read namespace {}", baseline.namespace))?;
-    let observed = Observed::default();
+    let observed = match profile {
+        Some(p) if !baseline.tables.is_empty() || !baseline.gaps.is_empty() => {
+            let (tables, table_errors) = rows::count_all(client, &baseline.namespace, p).await;
+            Observed {
+                tables: Some(tables),
+                table_errors,
+                ..Observed::default()
+            }
+        }
+        _ => Observed::default(),
+    };
     Ok(compare::compare(
         baseline, &state, profile, &observed, options,
     ))
