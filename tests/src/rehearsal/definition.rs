@@ -128,6 +128,24 @@ pub struct Play {
     /// real tool waits for its release to be running.
     #[serde(default)]
     pub rollout: Vec<String>,
+    /// Schema scripts the tool runs once the release runs (KubeFATE's upgrade Job), fed to the
+    /// `mysql` client in the database pod, in order, stopping at the first failure.
+    #[serde(default)]
+    pub schema: Option<SchemaPlay>,
+}
+
+/// Schema scripts a play runs against a database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaPlay {
+    /// Label selector finding the database pod in the rehearsal's namespace.
+    pub selector: String,
+    /// Container running the server.
+    pub container: String,
+    /// Database the scripts run in.
+    pub database: String,
+    /// Scripts, relative to the repository's root (`sql/fate/1.8.0-1.9.0.sql`).
+    pub scripts: Vec<String>,
 }
 
 /// The kill of the kill-and-re-run variant.
@@ -256,6 +274,11 @@ impl Definition {
             .chain(&self.targets)
             .chain(self.files.values())
             .chain(self.plays.iter().flat_map(|p| &p.apply));
+        for script in self.plays.iter().filter_map(|p| p.schema.as_ref()).flat_map(|s| &s.scripts) {
+            if script.split('/').any(|p| p == "..") || !workspace().join(script).is_file() {
+                bail!("rehearsal {}: schema script {script} does not exist", self.name);
+            }
+        }
         for file in named {
             if file.split('/').any(|p| p == "..") || file.starts_with('/') {
                 bail!(

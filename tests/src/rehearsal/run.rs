@@ -582,8 +582,92 @@ impl Env {
                 return Ok(());
             }
         }
+        if let Some(schema) = &play.schema {
+            let pod = data::ready_pod_within(self, &def.namespace, &schema.selector)?;
+            for script in &schema.scripts {
+                let shown = format!(
+                    "kubectl exec -i -n {} {pod} -c {} -- mysql -uroot {} < {script}",
+                    def.namespace, schema.container, schema.database
+                );
+                writeln!(out, "    $ {shown}")?;
+                step.ran.push(shown);
+                let args: Vec<String> = [
+                    "exec",
+                    "-i",
+                    "-n",
+                    &def.namespace,
+                    &pod,
+                    "-c",
+                    &schema.container,
+                    "--",
+                    "mysql",
+                    "-uroot",
+                    &schema.database,
+                ]
+                .map(String::from)
+                .to_vec();
+                let input = std::fs::read(workspace().join(script))
+                    .with_context(|| format!("reading {script}"))?;
+                let r = self.run_with_input("kubectl", &args, opts.step_timeout, &input)?;
+                print_output(out, &r.output)?;
+                step.outcome = r.outcome();
+                if step.outcome != Outcome::Done {
+                    return Ok(());
+                }
+            }
+        }
         step.outcome = Outcome::Done;
         Ok(())
+    }
+
+    /// Runs a program with bytes on its standard input, to its end or `timeout`.
+    fn run_with_input(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+        input: &[u8],
+    ) -> anyhow::Result<Ran> {
+        let mut child = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let readers = [
+            reader(child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
+            reader(child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)),
+        ];
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break kill(&mut child)?;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = writer.join();
+        let mut output = String::new();
+        for r in readers {
+            output.push_str(&r.join().unwrap_or_default());
+        }
+        Ok(Ran {
+            code: status.code(),
+            output,
+            killed: false,
+            timed_out,
+        })
     }
 
     /// `kubectl upgrade-verify verify` once the runbook has run, when the workspace has it.
