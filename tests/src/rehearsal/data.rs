@@ -126,7 +126,11 @@ fn retry<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
 }
 
 /// [`ready_pod`], waiting up to [`READY_WAIT`] for one.
-pub fn ready_pod_within(k: &dyn Kubectl, namespace: &str, selector: &str) -> anyhow::Result<String> {
+pub fn ready_pod_within(
+    k: &dyn Kubectl,
+    namespace: &str,
+    selector: &str,
+) -> anyhow::Result<String> {
     retry(|| ready_pod(k, namespace, selector))
 }
 
