@@ -264,3 +264,49 @@ fn a_dropped_table_and_deleted_rows_are_named_through_real_mariadb() {
         "server_node is version-specific: emptying it is not a difference"
     );
 }
+
+#[test]
+fn a_volume_emptied_in_place_is_named_by_its_contents() {
+    let c = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    settled(&c, "fate-9999");
+    let b = record(&c, &["-n", "fate-9999", "--profile", "fate"]);
+    let python = b["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["claim"] == "python-data"))
+        .expect("python-data")
+        .clone();
+    let files = python["summary"]["files"]
+        .as_u64()
+        .expect("a summary of python-data");
+    assert!(files >= 2, "{python:#}");
+    assert!(
+        python["summary"]["pod"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("python-"))
+    );
+    let (code, report) = verify(&c, &["-n", "fate-9999"]);
+    assert_eq!(code, 0, "{report:#}");
+    // Same claim, same volume, same UID: only the contents tell.
+    c.kubectl(&[
+        "exec",
+        "-n",
+        "fate-9999",
+        "deploy/python",
+        "--",
+        "sh",
+        "-c",
+        "rm -rf /data/projects/fate/jobs/* /data/projects/fate/jobs/.[!.]*",
+    ])
+    .ok();
+    let (d, _) = until_difference(
+        &c,
+        &["-n", "fate-9999"],
+        "volume-emptied",
+        "pv/fate-9999-python-data",
+    );
+    assert_eq!(
+        d["recorded"],
+        format!("{files} files, {} bytes", python["summary"]["bytes"])
+    );
+    assert_eq!(d["now"], "0 files, 0 bytes");
+}

@@ -12,6 +12,7 @@ pub mod render;
 pub mod report;
 pub mod rows;
 pub mod state;
+pub mod summary;
 
 use std::path::PathBuf;
 

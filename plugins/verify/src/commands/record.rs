@@ -11,7 +11,7 @@ use upgrade_shared::profile::Profile;
 
 use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
 use crate::state::State;
-use crate::{cluster, record, render, rows};
+use crate::{cluster, record, render, rows, summary};
 
 /// What `record` was asked to do.
 #[derive(Debug)]
@@ -99,6 +99,26 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
             eprintln!("warning: {e}");
         }
         baseline.gaps.extend(errors);
+    }
+    let data_claims: Vec<(String, String)> = baseline
+        .volumes
+        .iter()
+        .filter(|v| v.data && !v.volume.is_empty())
+        .map(|v| (v.namespace.clone(), v.claim.clone()))
+        .collect();
+    // A volume no running pod mounts keeps no summary; verify then compares it by UID only.
+    let (summaries, missed) = summary::read_all(&client, &state, &data_claims).await;
+    for m in missed {
+        eprintln!("warning: not recorded: {m}");
+    }
+    for ((ns, claim), s) in summaries {
+        if let Some(v) = baseline
+            .volumes
+            .iter_mut()
+            .find(|v| v.namespace == ns && v.claim == claim)
+        {
+            v.summary = Some(s);
+        }
     }
     let text = baseline.to_json();
     let existing = cluster::stored(&client, &namespace).await?;
