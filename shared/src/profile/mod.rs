@@ -56,6 +56,9 @@ pub struct Profile {
     /// it has not reached yet means an upgrade is in progress.
     #[serde(default)]
     pub upgrade_progress: Vec<UpgradeProgress>,
+    /// How `kubectl upgrade-restart` restarts the application's processes.
+    #[serde(default)]
+    pub restart: Option<Restart>,
 }
 
 /// Where an operator's custom resource says what is wanted and what is reached.
@@ -73,6 +76,71 @@ pub struct UpgradeProgress {
     /// (`status.generations.reconciled`), compared with `metadata.generation`.
     #[serde(default)]
     pub reconciled_generation: Option<String>,
+}
+
+/// A kind of custom resource the application's operator keeps.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResourceKind {
+    #[serde(rename = "apiVersion")]
+    pub api_version: String,
+    pub kind: String,
+}
+
+/// What restarting the application's processes needs to know.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Restart {
+    /// Process groups an operator lists in a custom resource, with their conditions.
+    #[serde(default)]
+    pub process_groups: Option<ProcessGroups>,
+    /// A boolean field of a custom resource that must be true between restarts.
+    #[serde(default)]
+    pub health: Option<HealthField>,
+    /// The command that restarts the application's process without recreating its pod.
+    #[serde(default)]
+    pub in_place: Option<InPlace>,
+}
+
+/// Where process groups and their conditions are listed, and how they map to pods
+/// (FoundationDB: `status.processGroups[].processGroupConditions[].type`, pods labelled
+/// `foundationdb.org/fdb-process-group-id`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ProcessGroups {
+    pub custom_resource: ResourceKind,
+    /// Dotted path of the list of groups in the resource.
+    pub list: String,
+    /// Field of a group holding its id.
+    pub id: String,
+    /// Field of a group holding its conditions (objects with a `type`).
+    pub conditions: String,
+    /// Field of a group that is set once the group is marked for removal.
+    #[serde(default)]
+    pub removal: Option<String>,
+    /// Pod label whose value is the group's id.
+    pub pod_label: String,
+    /// Pod label whose value is the resource's name, when pods carry one.
+    #[serde(default)]
+    pub instance_label: Option<String>,
+}
+
+/// A boolean field that says the application is healthy (`status.health.available`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HealthField {
+    pub custom_resource: ResourceKind,
+    /// Dotted path of the field; every such resource in the namespace must have it `true`.
+    pub field: String,
+}
+
+/// A restart inside the running container (FoundationDB: `pkill fdbserver`, which the
+/// monitor process answers by starting the server again).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InPlace {
+    pub container: String,
+    pub command: Vec<String>,
 }
 
 /// One place the running version can be read from.
@@ -397,22 +465,6 @@ pub struct SqlScripts {
     /// `kubectl upgrade-migrate-db apply`.
     #[serde(default)]
     pub applied_by: Option<String>,
-    /// What the schema looks like at known versions, for `upgrade-migrate-db baseline` of a
-    /// database older than the history table.
-    #[serde(default)]
-    pub fingerprints: Vec<Fingerprint>,
-}
-
-/// Tables and columns that tell one schema version from its neighbours: everything in
-/// `present` exists, nothing in `absent` does. Entries are `table` or `table.column`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct Fingerprint {
-    pub version: Spanned<String>,
-    #[serde(default)]
-    pub present: Vec<String>,
-    #[serde(default)]
-    pub absent: Vec<String>,
 }
 
 /// Why a profile could not be loaded.

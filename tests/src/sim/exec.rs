@@ -175,6 +175,7 @@ async fn run<S>(
         &exec.ns_pid.to_string(),
         "-m",
         "-n",
+        "-p",
         "--",
         "sh",
         "-c",

@@ -184,9 +184,14 @@ impl Kubelet {
         }
         script.push_str("echo ready > /dev/stderr\nexec sleep infinity\n");
         let mut cmd = Command::new("unshare");
+        // Each pod gets its own PID namespace with its own /proc, as a pod sandbox does
+        // (without `shareProcessNamespace`/`hostPID`): `pkill fdbserver` or `ps` in one pod
+        // sees only that pod's processes.
         cmd.args([
             "--mount",
             "--net",
+            "--pid",
+            "--mount-proc",
             "--fork",
             "--kill-child",
             "--propagation",
@@ -283,6 +288,7 @@ impl Kubelet {
             &pod.ns_pid.to_string(),
             "-m",
             "-n",
+            "-p",
             "--",
             "sh",
             "-c",
@@ -416,8 +422,9 @@ impl Kubelet {
         Some((p.ns_pid, env))
     }
 
-    /// Runs an exec probe in a container when it is due (every `period`, killed after
-    /// `timeout`) and returns the last result; a probe passes when the command exits 0.
+    /// Runs an exec probe in a container when it is due (first after `initial_delay`, then
+    /// every `period`, killed after `timeout`) and returns the last result; a probe passes when
+    /// the command exits 0.
     pub fn exec_probe(
         &self,
         uid: &str,
@@ -425,9 +432,18 @@ impl Kubelet {
         argv: &[String],
         period: Duration,
         timeout: Duration,
+        initial_delay: Duration,
     ) -> bool {
         let key = format!("{uid}/{container}");
         let now = std::time::Instant::now();
+        // prober: no probe runs before initialDelaySeconds; until then the container is not ready.
+        if !initial_delay.is_zero() {
+            let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+            if let std::collections::hash_map::Entry::Vacant(slot) = probes.entry(key.clone()) {
+                slot.insert((now + initial_delay, false));
+                return false;
+            }
+        }
         if let Some((due, last)) = self
             .probes
             .lock()
@@ -442,7 +458,7 @@ impl Kubelet {
             return false;
         };
         let spawned = std::process::Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-m", "-n", "--"])
+            .args(["-t", &pid.to_string(), "-m", "-n", "-p", "--"])
             .args(argv)
             .env_clear()
             .envs(env)

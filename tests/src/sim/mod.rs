@@ -61,6 +61,8 @@ pub struct Shared {
     pub kubelet: kubelet::Kubelet,
     /// How often the volume binder resyncs (real clusters: 15 s).
     pub binder_resync: Duration,
+    /// What the operator stand-ins remember between passes.
+    pub operators: controllers::operators::Memory,
 }
 
 /// A running simulated cluster.
@@ -125,6 +127,7 @@ impl SimCluster {
             kubelet: kubelet::Kubelet::new(data_dir.join("pods")),
             data_dir,
             binder_resync: binder_resync(),
+            operators: Default::default(),
         });
         seed(&shared.store)?;
         for path in &opts.scenarios {

@@ -47,7 +47,8 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
         loop {
             let s = fast.clone();
             let started = std::time::Instant::now();
-            // Without changes only the kubelet has work (exits, restarts, probes, grace periods).
+            // Without changes only the kubelet (exits, restarts, probes, grace periods) and the
+            // operator stand-ins have work.
             let rv = fast.store.resource_version();
             let changed = seen_rv != Some(rv);
             seen_rv = Some(rv);
@@ -55,7 +56,10 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
                 if changed {
                     sync_all(&s)
                 } else {
-                    node::sync(&s)
+                    node::sync(&s);
+                    // Operators also requeue on a timer: a process restarted inside its pod
+                    // changes no object, yet the operator's status must notice it.
+                    operators::sync(&s)
                 }
             };
             if tokio::task::spawn_blocking(pass).await.is_err() {

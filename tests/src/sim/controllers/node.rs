@@ -131,6 +131,7 @@ fn container_ready(shared: &Shared, uid: &str, c: &Value) -> bool {
             &argv,
             secs("periodSeconds", 10),
             secs("timeoutSeconds", 1),
+            secs("initialDelaySeconds", 0),
         );
     }
     let image = c["image"].as_str().unwrap_or_default();

@@ -4,12 +4,46 @@
 //! the fdb-kubernetes-operator reports it: `status.runningVersion` follows `spec.version`,
 //! `status.generations.reconciled` follows `metadata.generation`, and the cluster's pods run
 //! the new image.
+//!
+//! Its process groups behave as the operator reports them (fdb-kubernetes-operator docs,
+//! "Upgrades" and "Technical design"): a process group whose pod is gone gets a new pod under
+//! the same name (the `AddPods` subreconciler recreates missing pods); a group marked
+//! `MissingProcesses` or `IncorrectCommandLine` loses those conditions once its process has
+//! been restarted — a new pod, or a restart of its `foundationdb` container such as
+//! `pkill fdbserver` causes — and is Ready again (`UpdateStatus` sees it in the cluster status
+//! at the right version); and `status.health.available` is false while a majority of the
+//! coordinators (the addresses in `status.connectionString`) have one of those conditions,
+//! as the database is unavailable without a quorum of coordinators.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
-use crate::sim::resources::builtin;
+use super::pod_ready;
+use crate::sim::resources::{ResourceInfo, builtin};
 use crate::sim::store::Part;
 use crate::sim::{Shared, meta};
+
+/// Conditions a restart of the group's process clears.
+const CLEARED_BY_RESTART: [&str; 2] = ["MissingProcesses", "IncorrectCommandLine"];
+
+/// What the stand-in remembers about one process group between passes.
+#[derive(Debug, Default, Clone)]
+struct Group {
+    /// The pod's uid and its `foundationdb` container's restart count when last seen.
+    marker: Option<String>,
+    /// A restart was seen since the group got a condition a restart clears.
+    restarted: bool,
+    /// The pod as last seen, to create it again.
+    template: Option<Value>,
+}
+
+/// Memory of the stand-ins, per cluster.
+#[derive(Debug, Default)]
+pub struct Memory {
+    groups: Mutex<HashMap<String, Group>>,
+}
 
 /// The opt-in annotation.
 pub const OPERATOR_ANNOTATION: &str = "sim.kubectl-upgrade.dev/operator";
@@ -29,6 +63,7 @@ pub fn sync(shared: &Shared) {
         {
             continue;
         }
+        process_groups(shared, &fdb, &pods_ri, &cluster);
         let generation = cluster["metadata"]["generation"].clone();
         if cluster["status"]["generations"]["reconciled"] == generation {
             continue;
@@ -67,4 +102,188 @@ pub fn sync(shared: &Shared) {
             true
         });
     }
+}
+
+fn fixable(group: &Value) -> bool {
+    group["processGroupConditions"]
+        .as_array()
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| CLEARED_BY_RESTART.iter().any(|t| c["type"] == *t))
+        })
+}
+
+/// Recreates missing pods, clears conditions a restart fixed, and sets the availability.
+fn process_groups(shared: &Shared, fdb: &ResourceInfo, pods_ri: &ResourceInfo, cluster: &Value) {
+    let (ns, name) = (meta::namespace(cluster), meta::name(cluster));
+    let Some(groups) = cluster["status"]["processGroups"].as_array() else {
+        return;
+    };
+    let pods = shared.store.select(pods_ri, |p| {
+        meta::namespace(p) == ns
+            && p["metadata"]["labels"]["foundationdb.org/fdb-cluster-name"] == name
+    });
+    let version = cluster["spec"]["version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let mut cleared = Vec::new();
+    let mut create = Vec::new();
+    {
+        let mut memory = shared
+            .operators
+            .groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for g in groups {
+            let id = g["processGroupID"].as_str().unwrap_or_default();
+            let key = format!("{ns}/{name}/{id}");
+            let pod = pods
+                .iter()
+                .find(|p| p["metadata"]["labels"]["foundationdb.org/fdb-process-group-id"] == id);
+            let m = memory.entry(key).or_default();
+            match pod {
+                Some(p) => {
+                    let restarts = p["status"]["containerStatuses"]
+                        .as_array()
+                        .and_then(|cs| cs.iter().find(|c| c["name"] == "foundationdb"))
+                        .map(|c| c["restartCount"].as_i64().unwrap_or(0))
+                        .unwrap_or(0);
+                    // With the image's own entrypoint the server is a child of the monitor
+                    // loop: while it is between two runs there is nothing to compare yet.
+                    let monitored = p["spec"]["containers"].as_array().is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c["name"] == "foundationdb"
+                                && c["command"].is_null()
+                                && super::pod_inputs::is_fdb_image(
+                                    c["image"].as_str().unwrap_or_default(),
+                                )
+                        })
+                    });
+                    let server = server_pid(shared, meta::uid(p));
+                    if !monitored || server.is_some() {
+                        let marker =
+                            format!("{}/{restarts}/{}", meta::uid(p), server.unwrap_or_default());
+                        if m.marker.as_ref().is_some_and(|old| old != &marker) {
+                            m.restarted = true;
+                        }
+                        m.marker = Some(marker);
+                    }
+                    let mut spec = p["spec"].clone();
+                    if let Some(o) = spec.as_object_mut() {
+                        o.remove("nodeName");
+                    }
+                    m.template = Some(json!({
+                        "metadata": {"name": meta::name(p), "labels": p["metadata"]["labels"], "annotations": p["metadata"]["annotations"]},
+                        "spec": spec,
+                    }));
+                    if !fixable(g) {
+                        m.restarted = false;
+                    } else if m.restarted
+                        && pod_ready(p)
+                        && !meta::deleting(p)
+                        && (!monitored || server.is_some())
+                    {
+                        cleared.push(id.to_string());
+                        m.restarted = false;
+                    }
+                }
+                None if g["removalTimestamp"].is_null() => {
+                    if let Some(t) = m.template.clone() {
+                        create.push(t);
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+    for mut pod in create {
+        if let Some(cs) = pod["spec"]["containers"].as_array_mut() {
+            for c in cs.iter_mut().filter(|c| c["name"] == "foundationdb") {
+                let image = c["image"].as_str().unwrap_or_default();
+                let repo = image
+                    .rsplit_once(':')
+                    .map(|(r, _)| r)
+                    .unwrap_or(image)
+                    .to_string();
+                if !version.is_empty() {
+                    c["image"] = json!(format!("{repo}:{version}"));
+                }
+            }
+        }
+        let _ = shared.store.create(pods_ri, ns, pod, false);
+    }
+    let coordinators: Vec<String> = cluster["status"]["connectionString"]
+        .as_str()
+        .and_then(|c| c.split_once('@'))
+        .map(|(_, hosts)| {
+            hosts
+                .split(',')
+                .map(|h| {
+                    h.rsplit_once(':')
+                        .map(|(ip, _)| ip)
+                        .unwrap_or(h)
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let _ = shared.store.modify(fdb, ns, name, Part::Status, |o| {
+        let mut changed = false;
+        if let Some(gs) = o["status"]["processGroups"].as_array_mut() {
+            for g in gs.iter_mut() {
+                if !cleared.iter().any(|id| g["processGroupID"] == id.as_str()) {
+                    continue;
+                }
+                if let Some(cs) = g["processGroupConditions"].as_array_mut() {
+                    cs.retain(|c| !CLEARED_BY_RESTART.iter().any(|t| c["type"] == *t));
+                    changed = true;
+                }
+            }
+        }
+        if !coordinators.is_empty() {
+            let gs = o["status"]["processGroups"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let down = coordinators
+                .iter()
+                .filter(|ip| {
+                    gs.iter().any(|g| {
+                        fixable(g)
+                            && g["addresses"]
+                                .as_array()
+                                .is_some_and(|a| a.iter().any(|x| x == ip.as_str()))
+                    })
+                })
+                .count();
+            let available = down * 2 < coordinators.len();
+            if o["status"]["health"]["available"] != available {
+                o["status"]["health"]["available"] = json!(available);
+                changed = true;
+            }
+        }
+        changed
+    });
+}
+
+/// The pid of the `fdbserver` process in a pod's `foundationdb` container, found among the
+/// container's descendants (it changes when the monitor loop starts the server again).
+fn server_pid(shared: &Shared, uid: &str) -> Option<u32> {
+    let mut todo = vec![shared.kubelet.container_pid(uid, "foundationdb")?];
+    while let Some(pid) = todo.pop() {
+        if std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim() == "fdbserver")
+        {
+            return Some(pid);
+        }
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        todo.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    None
 }

@@ -41,9 +41,31 @@ pub fn sync(shared: &Shared) {
             })
             .collect();
         let expected = matching.len() as i64;
+        // buildDisruptedPodMap: an entry stays while its pod exists and is not yet being
+        // deleted, for at most DeletionTimeout (2 minutes) after the eviction; a pod already
+        // terminating has been disrupted and no longer needs the entry.
+        let now = jiff::Timestamp::now();
+        let still: serde_json::Map<String, Value> = disrupted
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| {
+                        matching
+                            .iter()
+                            .any(|p| meta::name(p) == *k && !meta::deleting(p))
+                    })
+                    .filter(|(_, at)| {
+                        at.as_str()
+                            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                            .is_none_or(|t| now.duration_since(t).as_secs() < 120)
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         let healthy = matching
             .iter()
-            .filter(|p| pod_ready(p) && !meta::deleting(p) && disrupted[meta::name(p)].is_null())
+            .filter(|p| pod_ready(p) && !meta::deleting(p) && still.get(meta::name(p)).is_none())
             .count() as i64;
         let desired = if !pdb["spec"]["minAvailable"].is_null() {
             resolve(&pdb["spec"]["minAvailable"], expected, true)
@@ -53,15 +75,6 @@ pub fn sync(shared: &Shared) {
             expected
         };
         let allowed = (healthy - desired).max(0);
-        let still: serde_json::Map<String, Value> = disrupted
-            .as_object()
-            .map(|m| {
-                m.iter()
-                    .filter(|(k, _)| matching.iter().any(|p| meta::name(p) == *k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
         let mut status = json!({
             "observedGeneration": pdb["metadata"]["generation"], "expectedPods": expected, "currentHealthy": healthy, "desiredHealthy": desired, "disruptionsAllowed": allowed,
             "conditions": [{"type": "DisruptionAllowed", "status": if allowed > 0 { "True" } else { "False" }, "reason": if allowed > 0 { "SufficientPods" } else { "InsufficientPods" }, "message": "", "observedGeneration": pdb["metadata"]["generation"], "lastTransitionTime": pdb["status"]["conditions"][0]["lastTransitionTime"].as_str().map(String::from).unwrap_or_else(meta::now)}],

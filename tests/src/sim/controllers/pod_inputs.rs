@@ -148,6 +148,24 @@ fn expand(s: &str, env: &[(String, String)]) -> String {
     out
 }
 
+/// FoundationDB's main image (not its sidecar).
+pub fn is_fdb_image(image: &str) -> bool {
+    let repo = image.rsplit_once(':').map_or(image, |(r, _)| r);
+    repo == "foundationdb/foundationdb" || repo.ends_with("/foundationdb/foundationdb")
+}
+
+/// The FoundationDB image's entrypoint as the stand-in runs it: like `fdbmonitor`, a loop that
+/// starts a process named `fdbserver` and starts it again whenever it exits, so
+/// `pkill fdbserver` restarts the server without restarting the container.
+const FDB_MONITOR: &str = r#"bin=/tmp/kubectl-upgrade-sim-fdb
+[ -x "$bin/fdbserver" ] || { mkdir -p "$bin"; ln -s "$(command -v sleep)" "$bin/fdbserver.$$" && mv -f "$bin/fdbserver.$$" "$bin/fdbserver"; }
+while true; do
+  echo "fdbmonitor: starting fdbserver"
+  "$bin/fdbserver" infinity
+  echo "fdbmonitor: fdbserver exited with status $?, restarting"
+  sleep 0.1
+done"#;
+
 /// The argv of a container: its command and args, or the image's default.
 pub fn argv_of(c: &Value, env: &[(String, String)]) -> Vec<String> {
     let list = |v: &Value| -> Vec<String> {
@@ -168,6 +186,9 @@ pub fn argv_of(c: &Value, env: &[(String, String)]) -> Vec<String> {
     }
     if mysql::is_mysql_image(c["image"].as_str().unwrap_or_default()) && mysql::available() {
         return vec!["sh".into(), "-c".into(), mysql::ENTRYPOINT.into()];
+    }
+    if is_fdb_image(c["image"].as_str().unwrap_or_default()) {
+        return vec!["sh".into(), "-c".into(), FDB_MONITOR.into()];
     }
     vec!["sleep".into(), "infinity".into()]
 }
