@@ -9,14 +9,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use upgrade_e2e::harness::TestCluster;
-use upgrade_e2e::sim::resources::builtin;
+use upgrade_e2e::load::{CLAIMS, NAMESPACES, PODS, WORKLOADS, seed};
 
-const PODS: usize = 10_000;
-const CLAIMS: usize = 5_000;
-const WORKLOADS: usize = 1_000;
-const NAMESPACES: usize = 50;
 const RUNS: usize = 5;
 
 fn check_binary() -> PathBuf {
@@ -32,67 +27,6 @@ fn check_binary() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-fn seed(c: &TestCluster) {
-    let store = c.guard.store();
-    let (ns_ri, pod_ri, pvc_ri, pv_ri) = (
-        builtin("", "namespaces").expect("namespaces"),
-        builtin("", "pods").expect("pods"),
-        builtin("", "persistentvolumeclaims").expect("claims"),
-        builtin("", "persistentvolumes").expect("volumes"),
-    );
-    let (deploy_ri, sts_ri) = (
-        builtin("apps", "deployments").expect("deployments"),
-        builtin("apps", "statefulsets").expect("statefulsets"),
-    );
-    for n in 0..NAMESPACES {
-        store
-            .create(
-                &ns_ri,
-                "",
-                json!({"metadata": {"name": format!("load-{n}")}}),
-                false,
-            )
-            .expect("namespace");
-    }
-    for i in 0..PODS {
-        let ns = format!("load-{}", i % NAMESPACES);
-        // Pods of another node: listed like any pod, but no process runs for them here.
-        let pod = json!({
-            "metadata": {"name": format!("pod-{i}"), "namespace": ns, "labels": {"app": format!("app-{}", i % WORKLOADS)}},
-            "spec": {"nodeName": format!("load-node-{}", i % 20), "containers": [{"name": "app", "image": "busybox:1.36"}]},
-            "status": {"phase": "Running"}
-        });
-        store.create(&pod_ri, &ns, pod, false).expect("pod");
-    }
-    for i in 0..CLAIMS {
-        let ns = format!("load-{}", i % NAMESPACES);
-        let pv = json!({
-            "metadata": {"name": format!("load-pv-{i}")},
-            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "load", "persistentVolumeReclaimPolicy": "Retain",
-                     "nfs": {"server": "nfs.example", "path": format!("/export/{i}")}, "claimRef": {"namespace": ns, "name": format!("claim-{i}")}}
-        });
-        store.create(&pv_ri, "", pv, false).expect("pv");
-        let pvc = json!({
-            "metadata": {"name": format!("claim-{i}"), "namespace": ns},
-            "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "load", "volumeName": format!("load-pv-{i}"), "resources": {"requests": {"storage": "1Gi"}}}
-        });
-        store.create(&pvc_ri, &ns, pvc, false).expect("pvc");
-    }
-    for i in 0..WORKLOADS {
-        let ns = format!("load-{}", i % NAMESPACES);
-        let labels = json!({"app": format!("app-{i}")});
-        let template = json!({"metadata": {"labels": labels}, "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}});
-        // Zero replicas: the objects are listed, no controller starts pods for them.
-        let spec = json!({"replicas": 0, "selector": {"matchLabels": labels}, "template": template, "serviceName": "svc"});
-        let (ri, kind) = if i % 2 == 0 {
-            (&deploy_ri, "Deployment")
-        } else {
-            (&sts_ri, "StatefulSet")
-        };
-        store.create(ri, &ns, json!({"kind": kind, "metadata": {"name": format!("w-{i}"), "namespace": ns}, "spec": spec}), false).expect("workload");
-    }
 }
 
 fn time(cmd: &mut Command) -> Duration {

@@ -2,5 +2,6 @@
 //! it, and the rehearsals that run a seed's whole upgrade runbook on it.
 
 pub mod harness;
+pub mod load;
 pub mod rehearsal;
 pub mod sim;

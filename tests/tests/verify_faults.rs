@@ -181,3 +181,132 @@ fn a_second_record_asks_before_replacing_the_baseline() {
         "{err}"
     );
 }
+
+/// True when MariaDB is installed here (the simulated MySQL pods run it).
+fn mariadb() -> bool {
+    std::process::Command::new("mariadbd")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn a_dropped_table_and_deleted_rows_are_named_through_real_mariadb() {
+    if !mariadb() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    settled(&c, "fate-9999");
+    let b = record(&c, &["-n", "fate-9999", "--profile", "fate"]);
+    let rows = |table: &str| {
+        b["tables"]
+            .as_array()
+            .and_then(|ts| ts.iter().find(|t| t["table"] == table))
+            .unwrap_or_else(|| panic!("{table} recorded: {b:#}"))
+            .clone()
+    };
+    let job = rows("t_job");
+    assert!(job["rows"].as_u64().is_some_and(|n| n > 0), "{job:#}");
+    assert_eq!(job["database"], "eggroll_meta");
+    assert_eq!(rows("server_node")["versionSpecific"], true);
+    let (code, report) = verify(&c, &["-n", "fate-9999"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        report["checked"]["tables"].as_u64().is_some_and(|n| n >= 5),
+        "{report:#}"
+    );
+
+    let sql = |text: &str| {
+        c.kubectl(&[
+            "exec",
+            "-n",
+            "fate-9999",
+            "deploy/mysql",
+            "--",
+            "mysql",
+            "-uroot",
+            "eggroll_meta",
+            "-e",
+            text,
+        ])
+        .ok();
+    };
+    sql("DROP TABLE t_storage_table_meta; DELETE FROM t_job LIMIT 1; DELETE FROM server_node;");
+    let (code, report) = verify(&c, &["-n", "fate-9999"]);
+    assert_eq!(code, 1, "{report:#}");
+    let named: Vec<(String, String, String, String)> = report["differences"]
+        .as_array()
+        .expect("differences")
+        .iter()
+        .map(|d| {
+            let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+            (s("code"), s("object"), s("recorded"), s("now"))
+        })
+        .collect();
+    let job_rows = job["rows"].as_u64().expect("rows");
+    assert_eq!(
+        named,
+        [
+            (
+                "rows-lost".to_string(),
+                "table eggroll_meta.t_job".to_string(),
+                format!("{job_rows} rows"),
+                format!("{} rows", job_rows - 1)
+            ),
+            (
+                "table-missing".to_string(),
+                "table eggroll_meta.t_storage_table_meta".to_string(),
+                format!("{} rows", rows("t_storage_table_meta")["rows"]),
+                "missing".to_string()
+            ),
+        ],
+        "server_node is version-specific: emptying it is not a difference"
+    );
+}
+
+#[test]
+fn a_volume_emptied_in_place_is_named_by_its_contents() {
+    let c = TestCluster::start(&["fate-1.7.2-existing-pvc.yaml"]).expect("cluster");
+    settled(&c, "fate-9999");
+    let b = record(&c, &["-n", "fate-9999", "--profile", "fate"]);
+    let python = b["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["claim"] == "python-data"))
+        .expect("python-data")
+        .clone();
+    let files = python["summary"]["files"]
+        .as_u64()
+        .expect("a summary of python-data");
+    assert!(files >= 2, "{python:#}");
+    assert!(
+        python["summary"]["pod"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("python-"))
+    );
+    let (code, report) = verify(&c, &["-n", "fate-9999"]);
+    assert_eq!(code, 0, "{report:#}");
+    // Same claim, same volume, same UID: only the contents tell.
+    c.kubectl(&[
+        "exec",
+        "-n",
+        "fate-9999",
+        "deploy/python",
+        "--",
+        "sh",
+        "-c",
+        "rm -rf /data/projects/fate/jobs/* /data/projects/fate/jobs/.[!.]*",
+    ])
+    .ok();
+    let (d, _) = until_difference(
+        &c,
+        &["-n", "fate-9999"],
+        "volume-emptied",
+        "pv/fate-9999-python-data",
+    );
+    assert_eq!(
+        d["recorded"],
+        format!("{files} files, {} bytes", python["summary"]["bytes"])
+    );
+    assert_eq!(d["now"], "0 files, 0 bytes");
+}

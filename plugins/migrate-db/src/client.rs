@@ -89,11 +89,21 @@ impl Client {
         stdout: Box<dyn AsyncRead + Unpin + Send>,
         stderr: UnboundedReceiver<String>,
     ) -> Result<Client, ClientError> {
+        Client::start_with(Protocol::new(), stdin, stdout, stderr).await
+    }
+
+    /// [`Client::start`] with a given protocol (a known nonce, for tests).
+    pub async fn start_with(
+        proto: Protocol,
+        stdin: Box<dyn AsyncWrite + Unpin + Send>,
+        stdout: Box<dyn AsyncRead + Unpin + Send>,
+        stderr: UnboundedReceiver<String>,
+    ) -> Result<Client, ClientError> {
         let mut client = Client {
             stdin,
             stdout: BufReader::new(stdout).lines(),
             stderr,
-            proto: Protocol::new(),
+            proto,
             steps: 0,
             stderr_tail: VecDeque::new(),
         };
@@ -232,17 +242,19 @@ mod tests {
         let (stdin_w, stdin_r) = tokio::io::duplex(1 << 16);
         let (mut stdout_w, stdout_r) = tokio::io::duplex(1 << 16);
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut client = Client::start(Box::new(stdin_w), Box::new(stdout_r), rx)
-            .await
-            .unwrap();
+        let nonce = "0123456789abcdef";
+        let mut client = Client::start_with(
+            Protocol::with_nonce(nonce),
+            Box::new(stdin_w),
+            Box::new(stdout_r),
+            rx,
+        )
+        .await
+        .unwrap();
         // Read what the client sent, to learn the nonce.
         let mut sent = BufReader::new(stdin_r).lines();
         let opening = sent.next_line().await.unwrap().unwrap();
-        let nonce = opening
-            .strip_prefix("DELIMITER $ku")
-            .and_then(|s| s.strip_suffix('$'))
-            .unwrap()
-            .to_string();
+        assert_eq!(opening, "DELIMITER $ku0123456789$");
         let replies = format!(
             "row one\n{nonce}\tout\t1\nError\t1146\tTable 't' doesn't exist\n{nonce}\tdone\t1\t1\n"
         );

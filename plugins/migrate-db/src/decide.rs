@@ -170,12 +170,22 @@ pub struct Decision {
     pub refusals: Vec<String>,
 }
 
-/// Decides a chain.
-pub fn decide(chain: &[Script], rows: &[Row]) -> Decision {
+/// Decides a chain. `all` is every script known (the chain's and the others): an applied
+/// script that drifted or a dirty one refuses the run even outside the chain, as every
+/// applied migration is validated before anything runs.
+pub fn decide(chain: &[Script], all: &[Script], rows: &[Row]) -> Decision {
     let states: Vec<State> = chain.iter().map(|s| state(s, rows)).collect();
     let mut refusals = Vec::new();
     for (script, st) in chain.iter().zip(&states) {
         if let Some(reason) = refusal(script, st) {
+            refusals.push(reason);
+        }
+    }
+    for script in all
+        .iter()
+        .filter(|s| !chain.iter().any(|c| c.file == s.file))
+    {
+        if let Some(reason) = refusal(script, &state(script, rows)) {
             refusals.push(reason);
         }
     }
@@ -311,7 +321,7 @@ mod tests {
                 statement: 3
             }
         );
-        let d = decide(std::slice::from_ref(&s), std::slice::from_ref(&cut));
+        let d = decide(std::slice::from_ref(&s), &[], std::slice::from_ref(&cut));
         assert_eq!(d.refusals.len(), 1);
         assert!(
             d.refusals[0].contains("statement 3 (line 1: EXECUTE s)"),
@@ -354,7 +364,9 @@ mod tests {
         let rewritten = script("SET @a = 2; PREPARE s FROM 'x'; EXECUTE s;");
         let st = state(&rewritten, std::slice::from_ref(&failed));
         assert_eq!(st, State::Changed { row: 1, reached: 2 });
-        assert!(decide(&[rewritten], &[failed]).refusals[0].contains("statements 1-2 committed"));
+        assert!(
+            decide(&[rewritten], &[], &[failed]).refusals[0].contains("statements 1-2 committed")
+        );
     }
 
     #[test]
@@ -385,7 +397,7 @@ mod tests {
         );
         assert_eq!(state(&b, &rows), State::Pending);
         assert_eq!(current_version(&rows).unwrap().canonical(), "1.8.0");
-        let d = decide(&[a, b], &rows);
+        let d = decide(&[a, b], &[], &rows);
         assert!(d.refusals.is_empty());
         assert_eq!(d.states[1].start_at(), Some(1));
     }
@@ -395,13 +407,24 @@ mod tests {
         let a = Script::parse("1.7.2-1.8.0.sql", TEXT).unwrap();
         let b = Script::parse("1.8.0-1.9.0.sql", TEXT).unwrap();
         let rows = [run_row(1, &b.file, &b.sha256)];
-        let d = decide(&[a, b], &rows);
+        let d = decide(&[a, b], &[], &rows);
         assert_eq!(d.refusals.len(), 1);
         assert!(
             d.refusals[0].contains("order is broken"),
             "{:?}",
             d.refusals
         );
+    }
+
+    #[test]
+    fn drift_outside_the_chain_refuses_too() {
+        let a = Script::parse("1.7.2-1.8.0.sql", TEXT).unwrap();
+        let b = Script::parse("1.8.0-1.9.0.sql", TEXT).unwrap();
+        let rows = [run_row(1, &a.file, "sha256 of an older text")];
+        let d = decide(std::slice::from_ref(&b), &[a.clone(), b.clone()], &rows);
+        assert_eq!(d.states, [State::Pending]);
+        assert_eq!(d.refusals.len(), 1);
+        assert!(d.refusals[0].starts_with("1.7.2-1.8.0.sql changed since it was applied"));
     }
 
     #[test]

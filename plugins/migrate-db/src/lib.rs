@@ -3,9 +3,12 @@
 //! them, statements recorded one by one so a failure says exactly what committed and a re-run
 //! resumes at the next statement.
 
+pub mod backup;
 pub mod client;
 pub mod commands;
+pub mod db;
 pub mod decide;
+pub mod fingerprint;
 pub mod history;
 pub mod protocol;
 pub mod render;

@@ -6,8 +6,9 @@
 //! it keeps going after a failed statement (so the session survives to record the failure),
 //! flushes each result at once, and never reconnects behind our back (a new connection would
 //! hold neither the lock nor the session's state). The session first switches the client's
-//! delimiter to a random token (`$ku<nonce>$`), so statements are sent exactly as the script
-//! splitter cut them, whatever delimiter or `;` they contain.
+//! delimiter to a random token (`$ku` + ten hex digits + `$`), so statements are sent exactly as the script
+//! splitter cut them, whatever delimiter or `;` they contain (at most 15 characters: the
+//! client silently truncates longer delimiters).
 //!
 //! Each step is sent as one write:
 //!
@@ -66,9 +67,12 @@ impl Protocol {
         }
     }
 
-    /// The client delimiter of this session.
+    /// The client delimiter of this session: `$ku` and ten hex digits of the nonce, then `$`.
+    /// The client keeps at most 15 characters of a delimiter (`char delimiter[16]` in the
+    /// mysql client), so a longer one would be cut short and split statements in two.
     pub fn delimiter(&self) -> String {
-        format!("$ku{}$", self.nonce)
+        let short: String = self.nonce.chars().take(10).collect();
+        format!("$ku{short}$")
     }
 
     /// True when `text` could be cut by this session's delimiter.
@@ -239,6 +243,8 @@ mod tests {
         let b = Protocol::new();
         assert_ne!(a.delimiter(), b.delimiter());
         assert_eq!(a.nonce.len(), 32);
+        // The client truncates delimiters to 15 characters.
+        assert_eq!(a.delimiter().len(), 14);
         assert!(a.clashes(&format!("x{}y", a.delimiter())));
     }
 

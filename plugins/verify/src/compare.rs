@@ -88,6 +88,12 @@ pub fn compare(
         notes: Vec::new(),
         checked: Checked::default(),
     };
+    f.unverified.extend(
+        baseline
+            .gaps
+            .iter()
+            .map(|g| format!("not in the baseline: {g}")),
+    );
     let app_now = profile.and_then(|p| record::app_version(p, state));
     let components = match profile {
         Some(p) => versions_with_profile(baseline, state, p, app_now.as_ref(), options, &mut f),

@@ -10,7 +10,9 @@ pub mod health;
 pub mod record;
 pub mod render;
 pub mod report;
+pub mod rows;
 pub mod state;
+pub mod summary;
 
 use std::path::PathBuf;
 

@@ -465,6 +465,22 @@ pub struct SqlScripts {
     /// `kubectl upgrade-migrate-db apply`.
     #[serde(default)]
     pub applied_by: Option<String>,
+    /// What the schema looks like at known versions, for `upgrade-migrate-db baseline` of a
+    /// database older than the history table.
+    #[serde(default)]
+    pub fingerprints: Vec<Fingerprint>,
+}
+
+/// Tables and columns that tell one schema version from its neighbours: everything in
+/// `present` exists, nothing in `absent` does. Entries are `table` or `table.column`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Fingerprint {
+    pub version: Spanned<String>,
+    #[serde(default)]
+    pub present: Vec<String>,
+    #[serde(default)]
+    pub absent: Vec<String>,
 }
 
 /// Why a profile could not be loaded.

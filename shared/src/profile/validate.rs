@@ -131,6 +131,19 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
     }
     if let Some(sql) = &profile.sql {
         component("sql.component", &sql.component)?;
+        for fp in &sql.fingerprints {
+            let line = fp.version.referenced.line();
+            Version::parse(&fp.version.value)
+                .map_err(|e| (line, format!("sql.fingerprints.version: {e}")))?;
+            if let Some(bad) = fp.present.iter().chain(&fp.absent).find(|e| {
+                e.is_empty() || e.split('.').count() > 2 || e.split('.').any(str::is_empty)
+            }) {
+                return Err((
+                    line,
+                    format!("sql.fingerprints: {bad:?} is neither `table` nor `table.column`"),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -125,6 +125,15 @@ fn retry<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
     }
 }
 
+/// [`ready_pod`], waiting up to [`READY_WAIT`] for one.
+pub fn ready_pod_within(
+    k: &dyn Kubectl,
+    namespace: &str,
+    selector: &str,
+) -> anyhow::Result<String> {
+    retry(|| ready_pod(k, namespace, selector))
+}
+
 /// The name of a Running, Ready pod matching the selector that is not being deleted.
 pub fn ready_pod(k: &dyn Kubectl, namespace: &str, selector: &str) -> anyhow::Result<String> {
     let out = k.output(&["get", "pods", "-n", namespace, "-l", selector, "-o", "json"])?;

@@ -22,8 +22,12 @@ pub struct Definition {
     pub seed: String,
     /// Scenario files the cluster starts from, in order (relative to `tests/scenarios`).
     pub scenarios: Vec<String>,
-    /// The check's profile.
+    /// The check's profile: a built-in name, or (with `profileFile`) the name inside that file.
     pub profile: String,
+    /// A profile of the rehearsal's own (relative to `tests/rehearsals`), given to the check
+    /// and to verify with `--profile-file` and copied into the working directory.
+    #[serde(default)]
+    pub profile_file: Option<String>,
     /// The namespace the check is run in.
     pub namespace: String,
     /// The version the check is asked about.
@@ -128,6 +132,24 @@ pub struct Play {
     /// real tool waits for its release to be running.
     #[serde(default)]
     pub rollout: Vec<String>,
+    /// Schema scripts the tool runs once the release runs (KubeFATE's upgrade Job), fed to the
+    /// `mysql` client in the database pod, in order, stopping at the first failure.
+    #[serde(default)]
+    pub schema: Option<SchemaPlay>,
+}
+
+/// Schema scripts a play runs against a database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaPlay {
+    /// Label selector finding the database pod in the rehearsal's namespace.
+    pub selector: String,
+    /// Container running the server.
+    pub container: String,
+    /// Database the scripts run in.
+    pub database: String,
+    /// Scripts, relative to the repository's root (`sql/fate/1.8.0-1.9.0.sql`).
+    pub scripts: Vec<String>,
 }
 
 /// The kill of the kill-and-re-run variant.
@@ -136,9 +158,10 @@ pub struct Play {
 pub struct Kill {
     /// The first runbook step whose command starts with these words is killed.
     pub step: String,
-    /// Killed once the plugin has written its journal this many times (default 1).
+    /// Killed once the plugin has sent this many changing requests (create, update, patch,
+    /// delete, exec) to the API server (default 1).
     #[serde(default = "one")]
-    pub after_journal_writes: usize,
+    pub after_writes: usize,
 }
 
 fn one() -> usize {
@@ -240,8 +263,8 @@ pub fn parse(origin: &str, text: &str) -> anyhow::Result<Definition> {
             def.kill.step
         );
     }
-    if def.kill.after_journal_writes == 0 {
-        bail!("{origin}: kill.afterJournalWrites must be at least 1");
+    if def.kill.after_writes == 0 {
+        bail!("{origin}: kill.afterWrites must be at least 1");
     }
     Ok(def)
 }
@@ -256,6 +279,27 @@ impl Definition {
             .chain(&self.targets)
             .chain(self.files.values())
             .chain(self.plays.iter().flat_map(|p| &p.apply));
+        if let Some(file) = &self.profile_file
+            && (file.split('/').any(|p| p == "..") || !rehearsals_dir().join(file).is_file())
+        {
+            bail!(
+                "rehearsal {}: profile file {file} does not exist in tests/rehearsals",
+                self.name
+            );
+        }
+        for script in self
+            .plays
+            .iter()
+            .filter_map(|p| p.schema.as_ref())
+            .flat_map(|s| &s.scripts)
+        {
+            if script.split('/').any(|p| p == "..") || !workspace().join(script).is_file() {
+                bail!(
+                    "rehearsal {}: schema script {script} does not exist",
+                    self.name
+                );
+            }
+        }
         for file in named {
             if file.split('/').any(|p| p == "..") || file.starts_with('/') {
                 bail!(
@@ -297,7 +341,7 @@ mod tests {
     #[test]
     fn a_minimal_definition_parses_with_defaults() {
         let d = parse("t.yaml", MINIMAL).expect("parses");
-        assert_eq!(d.kill.after_journal_writes, 1);
+        assert_eq!(d.kill.after_writes, 1);
         assert!(d.plays.is_empty() && d.targets.is_empty());
     }
 

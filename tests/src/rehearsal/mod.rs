@@ -5,9 +5,10 @@
 //! application's own tools played as the definition declares; then the data is read again and
 //! compared, and `kubectl upgrade-verify verify` runs when the workspace has that plugin.
 //!
-//! The kill variant kills the plugin of one declared step with SIGKILL right after it wrote its
-//! journal (a ConfigMap `kubectl-upgrade-…`), then runs the same command again, as a user would
-//! after a lost session: the re-run must finish the step and the data must still compare equal.
+//! The kill variant kills the plugin of one declared step with SIGKILL once it has started
+//! changing the cluster (its first create, update, patch, delete or exec request, counted by the
+//! simulated API server), then runs the same command again, as a user would after a lost
+//! session: the re-run must finish the step and the data must still compare equal.
 
 pub mod command;
 pub mod data;

@@ -1,6 +1,5 @@
 //! Carries out one rehearsal and reports every step's outcome as it goes.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -12,13 +11,15 @@ use anyhow::{Context as _, bail};
 use super::command::{self, Action};
 use super::data::{self, Comparison, Kubectl, Snapshot};
 use super::definition::{Definition, Play, scenarios_dir, starts_with_words, workspace};
-use crate::sim::{SimCluster, SimGuard, SimOptions, resources};
+use crate::sim::{SimCluster, SimGuard, SimOptions};
 
 /// How a rehearsal runs.
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Kill the plugin of the definition's kill step once, then run the step again.
     pub kill: bool,
+    /// Kill at the first step starting with these words instead of the definition's.
+    pub kill_at: Option<String>,
     /// Where the built `kubectl-upgrade-*` binaries are (`target/debug`).
     pub plugins_dir: PathBuf,
     /// Keep the working directory (cluster data, kubeconfig, files the steps wrote) here;
@@ -33,6 +34,7 @@ impl Options {
     pub fn new(plugins_dir: PathBuf) -> Self {
         Self {
             kill: false,
+            kill_at: None,
             plugins_dir,
             keep: None,
             step_timeout: Duration::from_secs(300),
@@ -177,10 +179,11 @@ pub fn rehearse(def: &Definition, opts: &Options, out: &mut dyn Write) -> anyhow
 
     let total = report.steps.len();
     let mut kill_pending = opts.kill;
+    let kill_step = opts.kill_at.as_deref().unwrap_or(&def.kill.step);
     for step in &mut report.steps {
         writeln!(out, "step {}/{total}  {}", step.number, step.description)?;
         writeln!(out, "    {}", step.command)?;
-        let kill_here = kill_pending && starts_with_words(&words(&step.command), &def.kill.step);
+        let kill_here = kill_pending && starts_with_words(&words(&step.command), kill_step);
         let t = Instant::now();
         env.step(def, opts, step, kill_here, out)?;
         if step.killed {
@@ -207,8 +210,7 @@ pub fn rehearse(def: &Definition, opts: &Options, out: &mut dyn Write) -> anyhow
     }
     if kill_pending {
         report.failure = Some(format!(
-            "no runbook step starts with `{}`, so nothing was killed",
-            def.kill.step
+            "no runbook step starts with `{kill_step}`, so nothing was killed"
         ));
         return finish(report, out, started);
     }
@@ -349,6 +351,12 @@ impl Env {
         for file in &def.targets {
             copy_into(&scenarios_dir().join(file), &workdir.join(file_name(file)))?;
         }
+        if let Some(file) = &def.profile_file {
+            copy_into(
+                &super::definition::rehearsals_dir().join(file),
+                &workdir.join(file_name(file)),
+            )?;
+        }
         for (name, file) in &def.files {
             copy_into(&scenarios_dir().join(file), &workdir.join(name))?;
         }
@@ -398,17 +406,9 @@ impl Env {
         def: &Definition,
         out: &mut dyn Write,
     ) -> anyhow::Result<(String, Vec<(String, String)>)> {
-        let mut args: Vec<String> = [
-            "upgrade-check",
-            "--profile",
-            &def.profile,
-            "-n",
-            &def.namespace,
-            "--to",
-            &def.to,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args: Vec<String> = profile_args(def);
+        args.splice(0..0, ["upgrade-check".to_string()]);
+        args.extend(["-n", &def.namespace, "--to", &def.to].map(String::from));
         for t in &def.targets {
             args.push("-f".into());
             args.push(file_name(t));
@@ -481,15 +481,15 @@ impl Env {
                 }
                 let line = format!("kubectl {}", args.join(" "));
                 step.ran.push(line);
-                let kill = kill_here.then_some(def.kill.after_journal_writes);
+                let kill = kill_here.then_some(def.kill.after_writes);
                 let r = self.run("kubectl", &args, opts.step_timeout, kill)?;
                 print_output(out, &r.output)?;
                 if r.killed {
                     step.killed = true;
                     writeln!(
                         out,
-                        "    killed (SIGKILL) after {} journal write(s); running the same command again",
-                        def.kill.after_journal_writes
+                        "    killed (SIGKILL) after its {} change request(s); running the same command again",
+                        def.kill.after_writes
                     )?;
                     step.ran.push(format!("kubectl {} (again)", args.join(" ")));
                     let again = self.run("kubectl", &args, opts.step_timeout, None)?;
@@ -497,9 +497,9 @@ impl Env {
                     step.outcome = again.outcome();
                 } else if kill.is_some() {
                     step.outcome = Outcome::Failed(format!(
-                        "it ended ({}) before writing its journal {} time(s), so it could not be killed in the middle",
+                        "it ended ({}) before sending {} change request(s), so it could not be killed in the middle",
                         r.describe(),
-                        def.kill.after_journal_writes
+                        def.kill.after_writes
                     ));
                 } else {
                     step.outcome = r.outcome();
@@ -582,8 +582,102 @@ impl Env {
                 return Ok(());
             }
         }
+        if let Some(schema) = &play.schema {
+            let pod = data::ready_pod_within(self, &def.namespace, &schema.selector)?;
+            for script in &schema.scripts {
+                let shown = format!(
+                    "kubectl exec -i -n {} {pod} -c {} -- mysql -uroot {} < {script}",
+                    def.namespace, schema.container, schema.database
+                );
+                writeln!(out, "    $ {shown}")?;
+                step.ran.push(shown);
+                let args: Vec<String> = [
+                    "exec",
+                    "-i",
+                    "-n",
+                    &def.namespace,
+                    &pod,
+                    "-c",
+                    &schema.container,
+                    "--",
+                    "mysql",
+                    "-uroot",
+                    &schema.database,
+                ]
+                .map(String::from)
+                .to_vec();
+                let input = std::fs::read(workspace().join(script))
+                    .with_context(|| format!("reading {script}"))?;
+                let r = self.run_with_input("kubectl", &args, opts.step_timeout, &input)?;
+                print_output(out, &r.output)?;
+                step.outcome = r.outcome();
+                if step.outcome != Outcome::Done {
+                    return Ok(());
+                }
+            }
+        }
         step.outcome = Outcome::Done;
         Ok(())
+    }
+
+    /// Runs a program with bytes on its standard input, to its end or `timeout`.
+    fn run_with_input(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+        input: &[u8],
+    ) -> anyhow::Result<Ran> {
+        let mut child = self
+            .command(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("starting {program}"))?;
+        let mut stdin = child.stdin.take().context("stdin")?;
+        let input = input.to_vec();
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&input);
+        });
+        let readers = [
+            reader(
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
+            reader(
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn Read + Send>),
+            ),
+        ];
+        let deadline = Instant::now() + timeout;
+        let mut timed_out = false;
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                timed_out = true;
+                break kill(&mut child)?;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let _ = writer.join();
+        let mut output = String::new();
+        for r in readers {
+            output.push_str(&r.join().unwrap_or_default());
+        }
+        Ok(Ran {
+            code: status.code(),
+            output,
+            killed: false,
+            timed_out,
+        })
     }
 
     /// `kubectl upgrade-verify verify` once the runbook has run, when the workspace has it.
@@ -601,18 +695,11 @@ impl Env {
             )?;
             return Ok(Verify::NotInWorkspace);
         }
-        let args: Vec<String> = [
-            "upgrade-verify",
-            "verify",
-            "-n",
-            &def.namespace,
-            "--profile",
-            &def.profile,
-            "--to",
-            &def.to,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut args: Vec<String> = ["upgrade-verify", "verify", "-n", &def.namespace]
+            .map(String::from)
+            .to_vec();
+        args.extend(profile_args(def));
+        args.extend(["--to".to_string(), def.to.clone()]);
         writeln!(out, "verify: kubectl {}", args.join(" "))?;
         let r = self.run("kubectl", &args, Duration::from_secs(300), None)?;
         print_output(out, &r.output)?;
@@ -629,8 +716,8 @@ impl Env {
         })
     }
 
-    /// Runs a program to its end (or `timeout`); with `kill_after`, SIGKILLs it once the
-    /// journals in the cluster have been written that many times since it started.
+    /// Runs a program to its end (or `timeout`); with `kill_after`, SIGKILLs it once it has
+    /// sent that many changing requests to the API server (it is the only client meanwhile).
     fn run(
         &self,
         program: &str,
@@ -660,8 +747,13 @@ impl Env {
                     .map(|s| Box::new(s) as Box<dyn Read + Send>),
             ),
         ];
-        let mut journals = self.journals();
-        let mut writes = 0;
+        let faults = self.cluster.faults();
+        let writes_before = faults.writes();
+        // The request that reaches the count is held, so the plugin is surely still waiting
+        // for it when it is killed: killed with a change request in flight.
+        if let Some(limit) = kill_after {
+            faults.hold_write(writes_before + limit as u64, HOLD);
+        }
         let deadline = Instant::now() + timeout;
         let mut killed = false;
         let mut timed_out = false;
@@ -669,17 +761,18 @@ impl Env {
             if let Some(status) = child.try_wait()? {
                 break status;
             }
-            if let Some(limit) = kill_after {
-                let now = self.journals();
-                writes += now
-                    .iter()
-                    .filter(|(name, rv)| journals.get(*name) != Some(rv))
-                    .count();
-                journals = now;
-                if writes >= limit {
-                    killed = true;
-                    break kill(&mut child)?;
+            if let Some(limit) = kill_after
+                && faults.writes() - writes_before >= limit as u64
+            {
+                killed = true;
+                let status = kill(&mut child)?;
+                // The server finishes the request the client gave up on before anything else
+                // runs, as a real API server does.
+                let until = Instant::now() + HOLD * 2;
+                while faults.holding() > 0 && Instant::now() < until {
+                    std::thread::sleep(Duration::from_millis(20));
                 }
+                break status;
             }
             if Instant::now() >= deadline {
                 timed_out = true;
@@ -691,6 +784,9 @@ impl Env {
                 50
             }));
         };
+        if kill_after.is_some() {
+            faults.release_hold();
+        }
         let mut output = String::new();
         for r in readers {
             output.push_str(&r.join().unwrap_or_default());
@@ -702,36 +798,10 @@ impl Env {
             timed_out,
         })
     }
-
-    /// Every journal ConfigMap (`kubectl-upgrade-…`) in the cluster, with its resourceVersion.
-    fn journals(&self) -> BTreeMap<String, String> {
-        let Some(ri) = resources::builtin("", "configmaps") else {
-            return BTreeMap::new();
-        };
-        self.cluster
-            .store()
-            .select(&ri, |o| {
-                o["metadata"]["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("kubectl-upgrade-"))
-            })
-            .into_iter()
-            .map(|o| {
-                (
-                    format!(
-                        "{}/{}",
-                        o["metadata"]["namespace"].as_str().unwrap_or_default(),
-                        o["metadata"]["name"].as_str().unwrap_or_default()
-                    ),
-                    o["metadata"]["resourceVersion"]
-                        .as_str()
-                        .unwrap_or_default()
-                        .to_string(),
-                )
-            })
-            .collect()
-    }
 }
+
+/// How long the request a plugin is killed on is held.
+const HOLD: Duration = Duration::from_secs(2);
 
 fn kill(child: &mut Child) -> anyhow::Result<std::process::ExitStatus> {
     child.kill()?;
@@ -786,6 +856,14 @@ fn print_output(out: &mut dyn Write, text: &str) -> anyhow::Result<()> {
         writeln!(out, "    | {line}")?;
     }
     Ok(())
+}
+
+/// `--profile NAME`, or `--profile-file FILE` for a rehearsal's own profile.
+fn profile_args(def: &Definition) -> Vec<String> {
+    match &def.profile_file {
+        Some(file) => vec!["--profile-file".into(), file_name(file)],
+        None => vec!["--profile".into(), def.profile.clone()],
+    }
 }
 
 /// `ns/kind/name` → (`ns`, `kind/name`); `kind/name` → (the default, `kind/name`).

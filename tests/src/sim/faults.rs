@@ -2,6 +2,7 @@
 //! dropping open watches and cutting exec streams. Container kills live in the kubelet.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hyper::Method;
@@ -31,6 +32,9 @@ pub struct Faults {
     rules: Mutex<Vec<FaultRule>>,
     drops: watch::Sender<u64>,
     cuts: watch::Sender<u64>,
+    writes: AtomicU64,
+    hold: Mutex<Option<(u64, Duration)>>,
+    holding: AtomicU64,
 }
 
 impl Default for Faults {
@@ -39,6 +43,9 @@ impl Default for Faults {
             rules: Mutex::new(Vec::new()),
             drops: watch::channel(0).0,
             cuts: watch::channel(0).0,
+            writes: AtomicU64::new(0),
+            hold: Mutex::new(None),
+            holding: AtomicU64::new(0),
         }
     }
 }
@@ -128,6 +135,29 @@ impl Faults {
         self.cuts.subscribe()
     }
 
+    /// How many requests that change something (create, update, patch, delete, and exec,
+    /// which RBAC counts as `create pods/exec`) clients have sent so far: a test kills a client
+    /// once it has started changing the cluster.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
+    }
+
+    /// Holds the change request that makes [`Faults::writes`] reach `count` for `delay` before
+    /// it is served, so a test can kill its client while the request is in flight.
+    pub fn hold_write(&self, count: u64, delay: Duration) {
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = Some((count, delay));
+    }
+
+    /// Drops a hold that no request reached.
+    pub fn release_hold(&self) {
+        *self.hold.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How many held requests are still waiting to be served.
+    pub fn holding(&self) -> u64 {
+        self.holding.load(Ordering::SeqCst)
+    }
+
     /// Applies the first matching rule to a request: sleeps, then maybe fails it.
     pub(crate) async fn before(&self, t: &Target, method: &Method) -> Option<ApiError> {
         let plural = t
@@ -136,6 +166,26 @@ impl Faults {
             .map(|r| r.plural.clone())
             .unwrap_or_default();
         let verb = verb_of(method, t);
+        if matches!(verb, "create" | "update" | "patch" | "delete")
+            || matches!(t.sub.as_deref(), Some("exec" | "attach"))
+        {
+            let n = self.writes.fetch_add(1, Ordering::SeqCst) + 1;
+            let held = {
+                let mut hold = self.hold.lock().unwrap_or_else(|p| p.into_inner());
+                match *hold {
+                    Some((at, delay)) if at == n => {
+                        *hold = None;
+                        Some(delay)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(delay) = held {
+                self.holding.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(delay).await;
+                self.holding.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         let rule = {
             let mut rules = self.rules.lock().unwrap_or_else(|p| p.into_inner());
             let idx = rules.iter().position(|r| {

@@ -1,7 +1,11 @@
 //! One module per subcommand; this one holds what they all start from: the profile, its
 //! database, the scripts and the versions given.
 
+pub mod apply;
+pub mod baseline;
 pub mod plan;
+pub mod repair;
+pub mod status;
 
 use anyhow::{Context as _, bail};
 use upgrade_shared::profile::Profile;
@@ -80,6 +84,60 @@ pub fn version(profile: &Profile, flag: &str, text: &str) -> anyhow::Result<Vers
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match &args.command {
         Command::Plan { target, from, to } => plan::run(&args, target, from.as_deref(), to).await,
-        _ => bail!("not implemented yet"),
+        Command::Apply {
+            target,
+            from,
+            to,
+            backup,
+            no_backup: _,
+            yes,
+            dry_run,
+        } => {
+            let opts = apply::Options {
+                from: from.as_deref(),
+                to,
+                backup: backup.as_deref(),
+                yes: *yes,
+                dry_run: *dry_run,
+            };
+            apply::run(&args, target, opts).await
+        }
+        Command::Status { target } => status::run(&args, target).await,
+        Command::Repair {
+            target,
+            script,
+            reason,
+            yes,
+        } => repair::run(&args, target, script, reason, *yes).await,
+        Command::Baseline {
+            target,
+            version,
+            yes,
+        } => baseline::run(&args, target, version, *yes).await,
     }
+}
+
+/// Who runs the command, as the history records it: the local user's name (`USER`,
+/// `LOGNAME`, else the password database's entry for the process's uid).
+pub fn who() -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    if let Some(user) = ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|u| !u.is_empty())
+    {
+        return user;
+    }
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".to_string();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.get(2) == Some(&uid.to_string().as_str())).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("uid {uid}"))
 }

@@ -3,6 +3,7 @@
 //! The pod is removed at the end, also on failure, and quiesced owners are scaled back. Across
 //! namespaces each side has its own pod and the archive streams through this process.
 
+mod interrupt;
 mod pod;
 pub mod proof;
 mod require;
@@ -164,8 +165,37 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         Some(d) => dest_cluster.volume_of(d).await?,
         None => None,
     };
-    let users = cluster.pods_using(&c.source).await?;
-    let dest_users = dest_cluster.pods_using(&c.dest).await?;
+    // A run that was killed leaves its journal entry `started` and may leave its migration
+    // pods: those are this copy's own (by journal, name and label), replaced when it starts
+    // them again — not users of the claims.
+    let previous = journal::JOURNAL
+        .get(cluster, &journal::copy_key(&c.dest))
+        .await?;
+    let resuming =
+        matches!(&previous, Some(journal::Entry::Copy { state, .. }) if state == "started");
+    let own = [pod_name(&c.dest), pod_name(&format!("{}-source", c.dest))];
+    let not_own = |p: &k8s_openapi::api::core::v1::Pod| {
+        !(resuming
+            && p.metadata.name.as_ref().is_some_and(|n| own.contains(n))
+            && pod::is_migration_pod(p))
+    };
+    let source_pods: Vec<_> = cluster
+        .pods_mounting(&c.source)
+        .await?
+        .into_iter()
+        .filter(not_own)
+        .collect();
+    let users: Vec<String> = source_pods
+        .iter()
+        .filter_map(|p| p.metadata.name.clone())
+        .collect();
+    let dest_users: Vec<String> = dest_cluster
+        .pods_mounting(&c.dest)
+        .await?
+        .into_iter()
+        .filter(not_own)
+        .filter_map(|p| p.metadata.name)
+        .collect();
     if !dest_users.is_empty() {
         return Err(exit::refused(format!(
             "pvc/{} is in use by {}: a copy would write under a running application",
@@ -227,8 +257,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         require::storage_class(cluster, class).await?;
     }
     let mut owners = if c.quiesce {
-        let mounting = cluster.pods_mounting(&c.source).await?;
-        scale::owners_of(cluster, &mounting).await.map_err(|e| {
+        scale::owners_of(cluster, &source_pods).await.map_err(|e| {
             e.context(format!(
                 "cannot quiesce pvc/{} (copy it live with --allow-live instead)",
                 c.source
@@ -239,13 +268,8 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     };
     // An interrupted run may have scaled owners to zero already: this run restores them too,
     // to the replicas recorded before the first run touched them.
-    if let Some(journal::Entry::Copy {
-        quiesced, state, ..
-    }) = journal::JOURNAL
-        .read(cluster)
-        .await?
-        .remove(&journal::copy_key(&c.dest))
-        && state == "started"
+    if let Some(journal::Entry::Copy { quiesced, .. }) = previous
+        && resuming
     {
         owners.extend(quiesced);
     }
@@ -382,6 +406,9 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     if disruptive && !prompt::confirm("Carry out these steps?", args.yes)? {
         return Err(exit::refused("stopped: nothing was changed"));
     }
+    // From here on a Ctrl-C or SIGTERM stops the copy through the same exit as a failure:
+    // pods removed, owners scaled back.
+    let mut interrupted = interrupt::Signals::install()?;
     let key = journal::copy_key(&c.dest);
     journal::JOURNAL
         .write(
@@ -398,9 +425,26 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         )
         .await?;
     scale::scale_down(cluster, &owners).await?;
-    let outcome = async {
+    let work = async {
+        if resuming {
+            // The killed run's pods may still mount the claims; they go first.
+            for side in [&src_side, &dst_side] {
+                side.cluster.delete_pod(&side.pod).await?;
+                scale::wait_pods_gone(
+                    &side.cluster,
+                    std::slice::from_ref(&side.pod),
+                    args.timeouts().bind,
+                )
+                .await?;
+            }
+        }
         if !owners.is_empty() {
-            wait(args.timeouts().bind, &format!("pods using pvc/{} to stop", c.source), || async { Ok(cluster.pods_using(&c.source).await?.is_empty()) }).await?;
+            wait(
+                args.timeouts().bind,
+                &format!("pods using pvc/{} to stop", c.source),
+                || async { Ok(cluster.pods_using(&c.source).await?.is_empty()) },
+            )
+            .await?;
         }
         if dest.is_none() {
             let mut pvc = json!({
@@ -415,8 +459,13 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             dest_cluster.create_claim(&pvc).await?;
         }
         copy_in_pods(args, c, &src_side, &dst_side).await
-    }
-    .await;
+    };
+    let outcome = tokio::select! {
+        done = work => done,
+        signal = interrupted.recv() => Err(anyhow::anyhow!(
+            "interrupted by {signal}: the copy stopped; its pods are removed and the owners scaled back — run the same command again to copy"
+        )),
+    };
     // Whatever happened: the pods go, the owners come back.
     remove_pod(args.timeouts().bind, &src_side).await;
     if !same_namespace {

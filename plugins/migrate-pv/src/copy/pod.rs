@@ -175,6 +175,14 @@ pub fn migration_pod(
     })
 }
 
+/// True for a pod this plugin made (its labels); the caller also checks its name and journal.
+pub fn is_migration_pod(p: &Pod) -> bool {
+    p.metadata.labels.as_ref().is_some_and(|l| {
+        l.get("app.kubernetes.io/managed-by").map(String::as_str) == Some("kubectl-upgrade")
+            && l.get("app.kubernetes.io/component").map(String::as_str) == Some("migrate-pv")
+    })
+}
+
 /// Name of the migration pod for a copy (stable, so a re-run finds a leftover one).
 pub fn pod_name(dest: &str) -> String {
     let base = format!("migrate-pv-{dest}");

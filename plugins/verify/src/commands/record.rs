@@ -11,7 +11,7 @@ use upgrade_shared::profile::Profile;
 
 use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
 use crate::state::State;
-use crate::{cluster, record, render};
+use crate::{cluster, record, render, rows, summary};
 
 /// What `record` was asked to do.
 #[derive(Debug)]
@@ -91,7 +91,35 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
         .await
         .with_context(|| format!("cannot read namespace {namespace}"))?;
     check_found(&state, profile)?;
-    let baseline = record::baseline(&state, profile, super::now());
+    let mut baseline = record::baseline(&state, profile, super::now());
+    if let Some(p) = profile {
+        let (tables, errors) = rows::count_all(&client, &namespace, p).await;
+        baseline.tables = tables;
+        for e in &errors {
+            eprintln!("warning: {e}");
+        }
+        baseline.gaps.extend(errors);
+    }
+    let data_claims: Vec<(String, String)> = baseline
+        .volumes
+        .iter()
+        .filter(|v| v.data && !v.volume.is_empty())
+        .map(|v| (v.namespace.clone(), v.claim.clone()))
+        .collect();
+    // A volume no running pod mounts keeps no summary; verify then compares it by UID only.
+    let (summaries, missed) = summary::read_all(&client, &state, &data_claims).await;
+    for m in missed {
+        eprintln!("warning: not recorded: {m}");
+    }
+    for ((ns, claim), s) in summaries {
+        if let Some(v) = baseline
+            .volumes
+            .iter_mut()
+            .find(|v| v.namespace == ns && v.claim == claim)
+        {
+            v.summary = Some(s);
+        }
+    }
     let text = baseline.to_json();
     let existing = cluster::stored(&client, &namespace).await?;
     let fits = text.len() <= CONFIG_MAP_LIMIT;

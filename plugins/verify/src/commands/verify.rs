@@ -15,7 +15,7 @@ use upgrade_shared::version::Version;
 use crate::baseline::Baseline;
 use crate::compare::{self, Observed};
 use crate::report::{Report, Verdict};
-use crate::{ProfileArgs, cluster, render};
+use crate::{ProfileArgs, cluster, render, rows, summary};
 
 /// How often `wait` looks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -61,7 +61,33 @@ async fn once(
     let state = cluster::load(client, &baseline.namespace, profile, &recorded)
         .await
         .with_context(|| format!("cannot read namespace {}", baseline.namespace))?;
-    let observed = Observed::default();
+    let mut observed = match profile {
+        Some(p) if !baseline.tables.is_empty() || !baseline.gaps.is_empty() => {
+            let (tables, table_errors) = rows::count_all(client, &baseline.namespace, p).await;
+            Observed {
+                tables: Some(tables),
+                table_errors,
+                ..Observed::default()
+            }
+        }
+        _ => Observed::default(),
+    };
+    // Contents are compared where a recorded volume is bound now (its claim may have a new
+    // name, after an adoption).
+    let holders: Vec<(String, String)> = baseline
+        .volumes
+        .iter()
+        .filter(|v| v.summary.is_some())
+        .filter_map(|v| {
+            let pv = state
+                .volumes
+                .iter()
+                .find(|p| p.metadata.uid.as_deref() == Some(v.volume_uid.as_str()))?;
+            let r = pv.spec.as_ref()?.claim_ref.as_ref()?;
+            Some((r.namespace.clone()?, r.name.clone()?))
+        })
+        .collect();
+    observed.summaries = summary::read_all(client, &state, &holders).await.0;
     Ok(compare::compare(
         baseline, &state, profile, &observed, options,
     ))

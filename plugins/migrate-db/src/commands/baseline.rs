@@ -1,0 +1,130 @@
+//! `baseline --version V`: for a database that predates the history table, record that its
+//! schema is at V — only after its tables and columns match the profile's fingerprint of V,
+//! and never when the history already holds rows.
+
+use upgrade_shared::exit;
+
+use crate::client::Client;
+use crate::db::{Db, with_session};
+use crate::fingerprint;
+use crate::history::{self, NewRow, RowKind};
+use crate::runner;
+use crate::{Args, Target};
+
+pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyhow::Result<u8> {
+    let setup = super::setup(args, target)?;
+    let v = super::version(&setup.profile, "version", version)?;
+    let fingerprints = setup
+        .profile
+        .sql
+        .as_ref()
+        .map(|s| s.fingerprints.clone())
+        .unwrap_or_default();
+    let Some(fp) = fingerprints.into_iter().find(|f| {
+        upgrade_shared::version::Version::parse(&f.version.value)
+            .is_ok_and(|fv| fv.cmp_numbers(&v).is_eq())
+    }) else {
+        anyhow::bail!(
+            "profile {} declares no schema fingerprint for {}: a baseline cannot be checked",
+            setup.profile.name,
+            v.canonical()
+        );
+    };
+    let (kube, namespace) = args.kube.client().await?;
+    let db = Db::connect(&kube, &namespace, &setup).await?;
+    let lock = runner::lock_name(&setup.database);
+    let wait = args
+        .timeout
+        .0
+        .unwrap_or(std::time::Duration::from_secs(3600));
+    let who = super::who();
+    with_session(&db, async |client: &mut Client| -> anyhow::Result<u8> {
+        if !runner::lock(client, &lock, wait).await? {
+            eprintln!("refusing to baseline: a migration holds the lock {lock:?}; see `status`");
+            return Ok(exit::FINDINGS);
+        }
+        let t = history::table(&setup.database);
+        let exists = client
+            .query("looking for the history table", &history::exists(&setup.database))
+            .await?
+            .first()
+            .is_some_and(|c| c != "0");
+        if exists {
+            let rows = client.query("reading the history", &history::select(&t)).await?;
+            if !rows.is_empty() {
+                eprintln!(
+                    "refusing to baseline: {} already has a migration history ({} rows); see `status`",
+                    setup.database,
+                    rows.len()
+                );
+                return Ok(exit::FINDINGS);
+            }
+        }
+        let schema = fingerprint::parse_columns(
+            &client.query("reading the schema", &fingerprint::columns_query(&setup.database)).await?,
+        );
+        let mismatches = fingerprint::mismatches(&fp, &schema);
+        if !mismatches.is_empty() {
+            eprintln!(
+                "refusing to baseline: {} does not look like {} {}:",
+                setup.database,
+                setup.profile.name,
+                v.canonical()
+            );
+            for m in mismatches {
+                eprintln!("  - {m}");
+            }
+            return Ok(exit::FINDINGS);
+        }
+        println!(
+            "{} matches the {} {} fingerprint ({} entries present, {} absent); record it as at {}",
+            setup.database,
+            setup.profile.name,
+            v.canonical(),
+            fp.present.len(),
+            fp.absent.len(),
+            v.canonical()
+        );
+        if !upgrade_shared::prompt::confirm("Record the baseline?", yes)? {
+            eprintln!("nothing changed");
+            return Ok(exit::FINDINGS);
+        }
+        if !exists {
+            client.query("creating the history table", &history::create(&setup.database)).await?;
+        }
+        let digest = fingerprint::digest(&fp);
+        let canonical = v.canonical();
+        client
+            .query(
+                "recording the baseline",
+                &history::insert(
+                    &t,
+                    &NewRow {
+                        kind: RowKind::Baseline,
+                        script: &format!("baseline {canonical}"),
+                        version_from: &canonical,
+                        version_to: &canonical,
+                        sha256: &digest,
+                        statements: 0,
+                        first_statement: 0,
+                        reached: 0,
+                        reached_sha256: &digest,
+                        finished: true,
+                        backup: None,
+                        installed_by: &who,
+                        reason: Some("schema matched the profile's fingerprint"),
+                    },
+                ),
+            )
+            .await?;
+        let rows = history::parse_rows(&client.query("reading the history back", &history::select(&t)).await?.join("\n"))?;
+        match crate::decide::current_version(&rows) {
+            Some(at) if at.cmp_numbers(&v).is_eq() => {
+                println!("baselined: {} is at {canonical}", setup.database);
+                Ok(exit::OK)
+            }
+            other => anyhow::bail!("the history does not confirm the baseline (it says {other:?})"),
+        }
+    })
+    .await
+}
