@@ -6,6 +6,7 @@
 //! behaviour; whether the upgrade itself passes is `rehearse_kubeflow_by_hand`.
 
 use upgrade_e2e::harness::plugin_binary;
+use upgrade_e2e::rehearsal::definition::Kill;
 use upgrade_e2e::rehearsal::{self, Outcome, Verify};
 
 fn run(kill_at: Option<&str>) -> (rehearsal::Report, String) {
@@ -16,7 +17,10 @@ fn run(kill_at: Option<&str>) -> (rehearsal::Report, String) {
         .to_path_buf();
     let mut opts = rehearsal::Options::new(dir);
     opts.kill = kill_at.is_some();
-    opts.kill_at = kill_at.map(String::from);
+    opts.kill_at = kill_at.map(|step| Kill {
+        step: step.to_string(),
+        after_writes: 1,
+    });
     let mut out = Vec::new();
     let report = rehearsal::rehearse(&def, &opts, &mut out).expect("rehearsal runs");
     let printed = String::from_utf8_lossy(&out).into_owned();

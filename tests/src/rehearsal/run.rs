@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 
 use super::command::{self, Action};
 use super::data::{self, Comparison, Kubectl, Snapshot};
-use super::definition::{Definition, Play, scenarios_dir, starts_with_words, workspace};
+use super::definition::{Definition, Kill, Play, scenarios_dir, starts_with_words, workspace};
 use crate::sim::{SimCluster, SimGuard, SimOptions};
 
 /// How a rehearsal runs.
@@ -18,8 +18,8 @@ use crate::sim::{SimCluster, SimGuard, SimOptions};
 pub struct Options {
     /// Kill the plugin of the definition's kill step once, then run the step again.
     pub kill: bool,
-    /// Kill at the first step starting with these words instead of the definition's.
-    pub kill_at: Option<String>,
+    /// Kill as this says instead of as the definition says.
+    pub kill_at: Option<Kill>,
     /// Where the built `kubectl-upgrade-*` binaries are (`target/debug`).
     pub plugins_dir: PathBuf,
     /// Keep the working directory (cluster data, kubeconfig, files the steps wrote) here;
@@ -179,13 +179,14 @@ pub fn rehearse(def: &Definition, opts: &Options, out: &mut dyn Write) -> anyhow
 
     let total = report.steps.len();
     let mut kill_pending = opts.kill;
-    let kill_step = opts.kill_at.as_deref().unwrap_or(&def.kill.step);
+    let kill = opts.kill_at.as_ref().unwrap_or(&def.kill);
+    let kill_step = kill.step.as_str();
     for step in &mut report.steps {
         writeln!(out, "step {}/{total}  {}", step.number, step.description)?;
         writeln!(out, "    {}", step.command)?;
         let kill_here = kill_pending && starts_with_words(&words(&step.command), kill_step);
         let t = Instant::now();
-        env.step(def, opts, step, kill_here, out)?;
+        env.step(def, opts, step, kill_here.then_some(kill.after_writes), out)?;
         if step.killed {
             kill_pending = false;
         }
@@ -451,7 +452,7 @@ impl Env {
         def: &Definition,
         opts: &Options,
         step: &mut StepReport,
-        kill_here: bool,
+        kill: Option<usize>,
         out: &mut dyn Write,
     ) -> anyhow::Result<()> {
         match command::classify(def, &step.command) {
@@ -481,7 +482,6 @@ impl Env {
                 }
                 let line = format!("kubectl {}", args.join(" "));
                 step.ran.push(line);
-                let kill = kill_here.then_some(def.kill.after_writes);
                 let r = self.run("kubectl", &args, opts.step_timeout, kill)?;
                 print_output(out, &r.output)?;
                 if r.killed {
@@ -489,7 +489,7 @@ impl Env {
                     writeln!(
                         out,
                         "    killed (SIGKILL) after its {} change request(s); running the same command again",
-                        def.kill.after_writes
+                        kill.unwrap_or_default()
                     )?;
                     step.ran.push(format!("kubectl {} (again)", args.join(" ")));
                     let again = self.run("kubectl", &args, opts.step_timeout, None)?;
@@ -499,7 +499,7 @@ impl Env {
                     step.outcome = Outcome::Failed(format!(
                         "it ended ({}) before sending {} change request(s), so it could not be killed in the middle",
                         r.describe(),
-                        def.kill.after_writes
+                        kill.unwrap_or_default()
                     ));
                 } else {
                     step.outcome = r.outcome();
