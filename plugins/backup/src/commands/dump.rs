@@ -1,0 +1,537 @@
+//! `dump`: plan from the server's own answers, then stream the dump through exec into the
+//! local file (and/or onto the pod's volume), checking everything a dump can prove about
+//! itself before it is called done.
+//!
+//! In the pod, the dump program writes into a FIFO read by `tee`, which sends the bytes to the
+//! exec's stdout, to `sha256sum` (the pod's own digest of what it sent) and, with
+//! `--to-volume`, to `PATH.partial`. The script reports the dump program's own exit status
+//! (`wait` on its pid, not the shell's or tee's) and the digests on stderr as
+//! `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector (sha256,
+//! rows, trailer) and, with `--output`, into `FILE.partial`. Only when the exit status is 0,
+//! the trailer is there, both digests (three with a volume copy, re-read from disk) agree and
+//! the text ended outside any statement, are the files renamed into place and their manifests
+//! written. Anything else leaves them as `.partial` and fails with one line.
+//!
+//! `CHECKSUM TABLE` runs before and after the dump; a table whose checksum did not change was
+//! not written to meanwhile, and its checksum goes into the manifest.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use upgrade_shared::backup_manifest::{
+    self as bm, Checks, Database, Location, Manifest, Table, Tool, manifest_path, partial_path,
+};
+use upgrade_shared::exec::{self, Command as ExecCommand, Input};
+use upgrade_shared::mysql::Session;
+use upgrade_shared::output::{self, Format};
+use upgrade_shared::progress::Progress;
+use upgrade_shared::{exit, prompt};
+
+use super::{checksums, databases, human, tables};
+use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
+use crate::sqlfile::DumpSink;
+use crate::{Args, Command, DryRun, connect};
+
+/// The script body after the client prelude: `$1` is the volume path or `-`.
+pub const DUMP_BODY: &str = r#"vol=$1
+shift
+for c in tee sha256sum mkfifo cut; do
+  command -v "$c" >/dev/null 2>&1 || { echo "kubectl-upgrade-backup: $c is not in the container" >&2; exit 69; }
+done
+new_cnf
+mkfifo "$d/out" "$d/sum" || exit 70
+sha256sum < "$d/sum" > "$d/sha" &
+s=$!
+"$tool" --defaults-extra-file="$cnf" "$@" > "$d/out" &
+p=$!
+if [ "$vol" = "-" ]; then tee "$d/sum" < "$d/out"; else tee "$d/sum" "$vol.partial" < "$d/out"; fi
+t=$?
+wait "$p"
+rc=$?
+wait "$s"
+echo "kubectl-upgrade-backup: dump-exit=$rc tee-exit=$t sha256=$(cut -c1-64 "$d/sha")" >&2
+[ "$rc" -eq 0 ] || exit "$rc"
+[ "$t" -eq 0 ] || { echo "kubectl-upgrade-backup: writing the dump failed in the container" >&2; exit 74; }
+if [ "$vol" != "-" ]; then
+  sync
+  echo "kubectl-upgrade-backup: volume-sha256=$(sha256sum < "$vol.partial" | cut -c1-64)" >&2
+fi
+exit 0
+"#;
+
+const MARK: &str = "kubectl-upgrade-backup: ";
+
+/// What the pod reported on its `kubectl-upgrade-backup:` lines.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub dump_exit: Option<i32>,
+    pub pod_sha256: Option<String>,
+    pub volume_sha256: Option<String>,
+    /// The last other stderr line (the dump program's own message).
+    pub last_error: String,
+}
+
+impl Report {
+    /// Reads one stderr line.
+    pub fn line(&mut self, line: &str) {
+        let Some(rest) = line.strip_prefix(MARK) else {
+            if !line.trim().is_empty() {
+                self.last_error = line.trim().to_string();
+            }
+            return;
+        };
+        let mut known = false;
+        for word in rest.split_whitespace() {
+            if let Some(v) = word.strip_prefix("dump-exit=") {
+                self.dump_exit = v.parse().ok();
+                known = true;
+            } else if let Some(v) = word.strip_prefix("sha256=") {
+                self.pod_sha256 = Some(v.to_string());
+                known = true;
+            } else if let Some(v) = word.strip_prefix("volume-sha256=") {
+                self.volume_sha256 = Some(v.to_string());
+                known = true;
+            }
+        }
+        if !known {
+            self.last_error = rest.trim().to_string();
+        }
+    }
+}
+
+/// Runs `dump`.
+pub async fn run(args: &Args) -> anyhow::Result<u8> {
+    let Command::Dump {
+        at,
+        databases: wanted,
+        all_databases,
+        data_only,
+        output: out_file,
+        to_volume,
+        compress,
+        ..
+    } = &args.command
+    else {
+        unreachable!("dispatched on Dump")
+    };
+    let req = DumpRequest {
+        databases: wanted.clone(),
+        all_databases: *all_databases,
+        data_only: *data_only,
+        output: out_file.as_ref().map(|p| p.display().to_string()),
+        to_volume: to_volume.clone(),
+        compress: compress.map(Into::into),
+    };
+    // Bad input is refused before anything is contacted.
+    for d in wanted {
+        upgrade_shared::mysql::check_identifier("database", d)?;
+    }
+    if req.output.is_none() && req.to_volume.is_none() {
+        anyhow::bail!("name where the dump goes: --output FILE, --to-volume PATH, or both");
+    }
+    if let Some(f) = out_file
+        && f.is_dir()
+    {
+        anyhow::bail!("--output {} is a directory; name a file", f.display());
+    }
+    at.source()?;
+    let (_client, s) = connect(args, at).await?;
+    let server = s.server().await?;
+    let existing = databases(&s).await?;
+    let plan = plan_dump(&req, s.db.database.as_ref(), &server, &existing)?;
+    if let Some(v) = &plan.to_volume {
+        check_volume_path(v, &volume_mounts(&s).await?)?;
+    }
+    let mut listed: Vec<(String, Vec<String>)> = Vec::new();
+    for db in &plan.databases {
+        let ts = tables(&s, db)
+            .await?
+            .into_iter()
+            .filter(|t| !plan.ignored.contains(&format!("{db}.{t}")))
+            .collect();
+        listed.push((db.clone(), ts));
+    }
+    let dump_version = tool_version(&s).await?;
+    let format = args.output().format;
+    if format == Format::Table {
+        output::print(&render_plan(&s, &plan, &listed))?;
+    }
+    if args.dry_run != DryRun::None {
+        return Ok(exit::OK);
+    }
+    if let Some(f) = out_file
+        && f.exists()
+        && !prompt::confirm(&format!("{} exists. Replace it?", f.display()), args.yes)?
+    {
+        anyhow::bail!("not replacing {}", f.display());
+    }
+
+    let before = table_checksums(&s, &listed).await?;
+    let started = jiff::Timestamp::now();
+    let partial = out_file.as_deref().map(partial_path);
+    let progress = Progress::bytes(&format!("dumping from pod/{}", s.db.pod), None, format);
+    let mut sink = DumpSink::new(
+        partial.as_deref(),
+        plan.compress,
+        plan.databases.first().map(String::as_str),
+        Some(progress),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create {}: {e}",
+            partial.as_deref().unwrap_or(Path::new("-")).display()
+        )
+    })?;
+    let mut report = Report::default();
+    let mut script_args = vec![plan.to_volume.clone().unwrap_or_else(|| "-".into())];
+    script_args.extend(plan.args());
+    let ran = s
+        .run_script(
+            DUMP_BODY,
+            &s.tools.dump.clone(),
+            &script_args,
+            None,
+            &mut sink,
+            &mut |l| report.line(l),
+        )
+        .await;
+    let finished_at = jiff::Timestamp::now();
+    let sunk = sink.finish();
+    let kept = || match (&partial, &plan.to_volume) {
+        (Some(p), Some(v)) => format!(
+            "; kept as {} and {v}.partial in pod/{}",
+            p.display(),
+            s.db.pod
+        ),
+        (Some(p), None) => format!("; kept as {}", p.display()),
+        (None, Some(v)) => format!("; kept as {v}.partial in pod/{}", s.db.pod),
+        (None, None) => String::new(),
+    };
+    let finished = ran.map_err(|e| anyhow::anyhow!("the dump failed: {e}{}", kept()))?;
+    let (summary, stored) = sunk.map_err(|e| {
+        anyhow::anyhow!(
+            "the dump failed: cannot write {}: {e}{}",
+            partial.as_deref().unwrap_or(Path::new("-")).display(),
+            kept()
+        )
+    })?;
+    let exit_status = report.dump_exit.unwrap_or(finished.code);
+    let mut problems: Vec<String> = Vec::new();
+    if exit_status != 0 {
+        let why = if report.last_error.is_empty() {
+            finished.message.clone()
+        } else {
+            report.last_error.clone()
+        };
+        problems.push(format!("{} exited with {exit_status}: {why}", s.tools.dump));
+    } else if finished.code != 0 {
+        problems.push(format!(
+            "the dump script failed with {}: {}",
+            finished.code, report.last_error
+        ));
+    }
+    if !summary.trailer {
+        problems.push(format!(
+            "the dump does not end with '-- Dump completed' (last line: {:?})",
+            summary.last_line
+        ));
+    }
+    if !summary.complete {
+        problems.push("the dump ends inside a statement".into());
+    }
+    let pod_ok = report.pod_sha256.as_deref() == Some(summary.sha256.as_str());
+    if problems.is_empty() && !pod_ok {
+        problems.push(format!(
+            "sha256 differs: {} here, {} in the pod",
+            summary.sha256,
+            report.pod_sha256.as_deref().unwrap_or("none")
+        ));
+    }
+    if problems.is_empty()
+        && plan.to_volume.is_some()
+        && report.volume_sha256.as_deref() != Some(summary.sha256.as_str())
+    {
+        problems.push(format!(
+            "the file on the volume has sha256 {}, the dump {}",
+            report.volume_sha256.as_deref().unwrap_or("none"),
+            summary.sha256
+        ));
+    }
+    if let Some(first) = problems.first() {
+        anyhow::bail!("the dump failed: {first}{}", kept());
+    }
+
+    let after = table_checksums(&s, &listed).await?;
+    let mut dbs = Vec::new();
+    for (db, ts) in &listed {
+        let mut names: Vec<String> = ts.clone();
+        for (d, t) in summary.rows.keys() {
+            if d == db && !names.contains(t) && !plan.ignored.contains(&format!("{db}.{t}")) {
+                names.push(t.clone());
+            }
+        }
+        names.sort();
+        let tables = names
+            .into_iter()
+            .map(|t| {
+                let key = (db.clone(), t.clone());
+                let unchanged = match (before.get(&key), after.get(&key)) {
+                    (Some(Some(a)), Some(Some(b))) if a == b => Some(*a),
+                    _ => None,
+                };
+                Table {
+                    rows: summary.rows.get(&key).copied().unwrap_or(0),
+                    name: t,
+                    checksum: unchanged,
+                }
+            })
+            .collect();
+        dbs.push(Database {
+            name: db.clone(),
+            tables,
+        });
+    }
+    let file_name = out_file
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .or_else(|| {
+            plan.to_volume
+                .as_ref()
+                .map(|v| v.rsplit('/').next().unwrap_or(v).to_string())
+        })
+        .unwrap_or_default();
+    let stored_or_sql = stored.clone().unwrap_or(crate::sqlfile::Stored {
+        bytes: summary.bytes,
+        sha256: summary.sha256.clone(),
+    });
+    let manifest = Manifest {
+        format: bm::FORMAT,
+        file: file_name,
+        location: Location {
+            local: out_file.as_ref().map(|p| absolute(p).display().to_string()),
+            volume: plan.to_volume.clone(),
+        },
+        mode: plan.mode,
+        compression: plan.compress,
+        bytes: stored_or_sql.bytes,
+        sha256: stored_or_sql.sha256.clone(),
+        sql_bytes: summary.bytes,
+        sql_sha256: summary.sha256.clone(),
+        server: server.clone(),
+        databases: dbs,
+        ignored_tables: plan.ignored.clone(),
+        flags: plan.args(),
+        rows_from: "dump".into(),
+        namespace: s.db.namespace.clone(),
+        pod: s.db.pod.clone(),
+        container: s.db.container.clone(),
+        started: started.to_string(),
+        finished: finished_at.to_string(),
+        tool: Tool {
+            name: "kubectl-upgrade-backup".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            dump: s.tools.dump.clone(),
+            dump_version,
+        },
+        checks: Checks {
+            exit_status,
+            trailer: summary.trailer,
+            pod_sha256: pod_ok,
+            rows_counted: summary.complete,
+        },
+        verified: true,
+    };
+    if let Some(v) = &plan.to_volume {
+        // A manifest for the copy on the volume: its own sizes (plain SQL).
+        let mut on_volume = manifest.clone();
+        on_volume.compression = None;
+        on_volume.bytes = summary.bytes;
+        on_volume.sha256 = summary.sha256.clone();
+        on_volume.file = v.rsplit('/').next().unwrap_or(v).to_string();
+        finish_on_volume(&s, v, &on_volume).await?;
+    }
+    if let (Some(f), Some(p)) = (out_file, &partial) {
+        manifest.write(&manifest_path(f))?;
+        std::fs::rename(p, f).map_err(|e| {
+            anyhow::anyhow!("cannot rename {} to {}: {e}", p.display(), f.display())
+        })?;
+    }
+    match format {
+        Format::Table => output::print(&render_done(&manifest, out_file.as_deref()))?,
+        other => output::print(&output::to_document(&manifest, other)?)?,
+    }
+    Ok(exit::OK)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// Mount paths of the database container.
+async fn volume_mounts(s: &Session) -> anyhow::Result<Vec<String>> {
+    let pod = s.pods.get(&s.db.pod).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read pod/{}: {}",
+            s.db.pod,
+            upgrade_shared::api::describe(&e)
+        )
+    })?;
+    Ok(pod
+        .spec
+        .map(|sp| sp.containers)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|c| c.name == s.db.container)
+        .flat_map(|c| c.volume_mounts.unwrap_or_default())
+        .map(|m| m.mount_path)
+        .collect())
+}
+
+/// The dump program's `--version` line.
+async fn tool_version(s: &Session) -> anyhow::Result<String> {
+    let cmd = ExecCommand::new(
+        &s.db.pod,
+        Some(&s.db.container),
+        vec![s.tools.dump.clone(), "--version".into()],
+    );
+    let out = exec::capture(
+        &s.pods,
+        &cmd,
+        Input::None,
+        "asking the dump program its version",
+    )
+    .await?;
+    Ok(String::from_utf8_lossy(&out).trim().to_string())
+}
+
+type Sums = BTreeMap<(String, String), Option<u64>>;
+
+async fn table_checksums(s: &Session, listed: &[(String, Vec<String>)]) -> anyhow::Result<Sums> {
+    let mut out = BTreeMap::new();
+    for (db, ts) in listed {
+        for (t, c) in checksums(s, db, ts).await? {
+            out.insert((db.clone(), t), c);
+        }
+    }
+    Ok(out)
+}
+
+/// Renames the verified file on the volume into place and writes its manifest beside it.
+async fn finish_on_volume(s: &Session, path: &str, manifest: &Manifest) -> anyhow::Result<()> {
+    let script = r#"set -e
+cat > "$1.manifest.json.tmp"
+mv -- "$1.manifest.json.tmp" "$1.manifest.json"
+mv -- "$1.partial" "$1"
+sync"#;
+    let cmd = ExecCommand::new(
+        &s.db.pod,
+        Some(&s.db.container),
+        vec![
+            "sh".into(),
+            "-c".into(),
+            script.into(),
+            "sh".into(),
+            path.into(),
+        ],
+    );
+    exec::capture(
+        &s.pods,
+        &cmd,
+        Input::Bytes(manifest.to_json().into_bytes()),
+        &format!("putting {path} in place"),
+    )
+    .await?;
+    Ok(())
+}
+
+fn render_plan(s: &Session, plan: &DumpPlan, listed: &[(String, Vec<String>)]) -> String {
+    let mut out = format!(
+        "Dump plan\n  from:       pod/{} container {} in namespace {} ({} as {})\n  mode:       {}\n",
+        s.db.pod,
+        s.db.container,
+        s.db.namespace,
+        s.tools.dump,
+        s.login_origin(),
+        match plan.mode {
+            bm::Mode::Full => "full (schema, rows, routines, events, triggers)",
+            bm::Mode::DataOnly => "data only (rows into an existing schema)",
+        }
+    );
+    for (db, ts) in listed {
+        out.push_str(&format!("  database:   {db} ({} tables)\n", ts.len()));
+    }
+    for t in &plan.ignored {
+        out.push_str(&format!("  left out:   {t}\n"));
+    }
+    if let Some(o) = &plan.output {
+        let c = plan
+            .compress
+            .map(|c| format!(" ({c:?} compressed)").to_lowercase())
+            .unwrap_or_default();
+        out.push_str(&format!("  to:         {o}{c}\n"));
+    }
+    if let Some(v) = &plan.to_volume {
+        out.push_str(&format!("  on volume:  {v} in pod/{}\n", s.db.pod));
+    }
+    out.push_str(&format!("  options:    {}\n", plan.flags.join(" ")));
+    out
+}
+
+fn render_done(m: &Manifest, file: Option<&Path>) -> String {
+    let tables: usize = m.databases.iter().map(|d| d.tables.len()).sum();
+    let mut out = format!(
+        "dumped {} ({tables} tables, {} rows) from pod/{}: {} of SQL",
+        m.databases
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        m.total_rows(),
+        m.pod,
+        human(m.sql_bytes)
+    );
+    if let Some(f) = file {
+        out.push_str(&format!(
+            "\n  {}: {} sha256 {}",
+            f.display(),
+            human(m.bytes),
+            m.sha256
+        ));
+    }
+    if let Some(v) = &m.location.volume {
+        out.push_str(&format!(
+            "\n  {v} in pod/{}: sha256 {}",
+            m.pod, m.sql_sha256
+        ));
+    }
+    out.push_str("\nverified: exit status 0, trailer present, sha256 equal here and in the pod, rows counted\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pod_report_is_read_from_marker_lines() {
+        let mut r = Report::default();
+        r.line(
+            "mariadb-dump: Got error: 1049: \"Unknown database 'x'\" when selecting the database",
+        );
+        r.line("kubectl-upgrade-backup: dump-exit=2 tee-exit=0 sha256=abc");
+        assert_eq!(r.dump_exit, Some(2));
+        assert_eq!(r.pod_sha256.as_deref(), Some("abc"));
+        assert!(r.last_error.starts_with("mariadb-dump: Got error: 1049"));
+        r.line("kubectl-upgrade-backup: volume-sha256=def");
+        assert_eq!(r.volume_sha256.as_deref(), Some("def"));
+        r.line("kubectl-upgrade-backup: writing the dump failed in the container");
+        assert_eq!(r.last_error, "writing the dump failed in the container");
+    }
+
+    #[test]
+    fn the_script_never_names_a_secret_and_reports_the_dump_s_own_status() {
+        assert!(DUMP_BODY.contains("wait \"$p\"\nrc=$?"));
+        assert!(!DUMP_BODY.contains("password"));
+    }
+}
