@@ -190,7 +190,8 @@ fn rok_v1_to_v2_quiesces_and_orders_components() {
             .unwrap_or_else(|| panic!("no {n}: {commands:#?}"))
     };
     assert!(
-        at("upgrade-quiesce") < at("rok-disk-manager") && at("rok-disk-manager") < at("rok-kmod")
+        at("upgrade-restart quiesce") < at("rok-disk-manager")
+            && at("rok-disk-manager") < at("rok-kmod")
     );
     assert!(at("rok-kmod") < at("rok-cluster/") && at("rok-cluster/") < at("rok-operator/"));
 }

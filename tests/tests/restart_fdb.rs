@@ -367,3 +367,46 @@ fn an_empty_selection_is_an_error_before_anything_happens() {
     );
     assert_eq!(before, uids(&c));
 }
+
+/// The check's runbook for 7.1 → 7.3 names this restart; run as printed (plus `--yes`, as
+/// nobody is at a terminal), it restarts the group left on the old version.
+#[test]
+fn the_runbooks_restart_step_runs_as_printed() {
+    let c = fdb();
+    set_groups(&c, &[("storage-2", "IncorrectCommandLine")], &[]);
+    let before = uids(&c);
+    let o = c.plugin(
+        "check",
+        &[
+            "--profile",
+            "foundationdb",
+            "-n",
+            "default",
+            "--to",
+            "7.3.1",
+            "-o",
+            "json",
+        ],
+    );
+    let report: Value = serde_json::from_slice(&o.stdout).expect("check prints JSON");
+    let step = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["command"].as_str())
+        .find(|c| c.starts_with("kubectl upgrade-restart "))
+        .unwrap_or_else(|| panic!("no restart step: {report}"))
+        .to_string();
+    let mut args: Vec<&str> = step
+        .strip_prefix("kubectl upgrade-restart ")
+        .expect("prefix")
+        .split_whitespace()
+        .collect();
+    args.push("--yes");
+    let o = c.plugin("restart", &args);
+    assert_eq!(o.status.code(), Some(0), "{step}: {}", text(&o));
+    let after = uids(&c);
+    assert_ne!(before["sample-storage-2"], after["sample-storage-2"]);
+    assert_eq!(before["sample-storage-1"], after["sample-storage-1"]);
+    assert!(conditions(&c)["storage-2"].is_empty());
+}

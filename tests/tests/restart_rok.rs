@@ -209,3 +209,42 @@ fn quiesce_gives_up_on_logs_that_never_go_quiet_and_resume_still_knows() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(replicas(&c, "rok", "rok-csi-controller"), "1");
 }
+
+/// The check's runbook for v1 → v2 names this quiesce; run as printed (plus `--yes`), it stops
+/// the operator and the CSI controller and waits the guide's 30 s of quiet.
+#[test]
+fn the_runbooks_quiesce_step_runs_as_printed() {
+    let c = TestCluster::start(&["rok.yaml"]).expect("cluster");
+    c.apply(CSI_NODE);
+    c.wait_for(
+        &["sts", "rok-operator", "-n", "rok-system"],
+        "{.status.readyReplicas}",
+        "1",
+        Duration::from_secs(60),
+    );
+    let o = c.plugin(
+        "check",
+        &["--profile", "rok", "-n", "rok", "--to", "v2", "-o", "json"],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("check prints JSON");
+    let step = report["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter_map(|s| s["command"].as_str())
+        .find(|c| c.starts_with("kubectl upgrade-restart quiesce "))
+        .unwrap_or_else(|| panic!("no quiesce step: {report}"))
+        .to_string();
+    let mut args: Vec<&str> = step
+        .strip_prefix("kubectl upgrade-restart ")
+        .expect("prefix")
+        .split_whitespace()
+        .collect();
+    args.push("--yes");
+    let started = Instant::now();
+    let o = c.plugin("restart", &args);
+    assert_eq!(o.status.code(), Some(0), "{step}: {}", text(&o));
+    assert!(started.elapsed() >= Duration::from_secs(30), "{step}");
+    assert_eq!(replicas(&c, "rok-system", "rok-operator"), "0");
+    assert_eq!(replicas(&c, "rok", "rok-csi-controller"), "0");
+}

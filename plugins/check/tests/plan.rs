@@ -487,7 +487,7 @@ fn rok_quiesces_then_upgrades_components_in_order() {
     let cmds = commands(&r);
     let order = [
         "--cascade=orphan",
-        "upgrade-quiesce",
+        "upgrade-restart quiesce",
         "rok-disk-manager",
         "rok-kmod",
         "rok-cluster",
@@ -504,8 +504,7 @@ fn rok_quiesces_then_upgrades_components_in_order() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{cmds:#?}");
     assert!(
-        cmds[positions[1]]
-            .contains("-n rok sts/rok-csi-controller --also rok-system/sts/rok-operator")
+        cmds[positions[1]].contains("-n rok rok-system/sts/rok-operator sts/rok-csi-controller")
     );
 }
 
