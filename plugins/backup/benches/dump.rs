@@ -1,1 +1,360 @@
-fn main() {}
+//! Figures for `kubectl upgrade-backup` on the simulated cluster's real MariaDB, printed side by
+//! side with the baseline run against the same server in the same pod:
+//! - dump: the plugin streaming through exec to a local file (with every check it makes:
+//!   CHECKSUM TABLE before and after, the pod's sha256, the inspection here) divided by
+//!   `mariadb-dump` run directly with the same options into a local file (target ≤ 1.25,
+//!   aim 1.05);
+//! - restore: the plugin's `restore --replace` (its verification pass included) divided by
+//!   `mariadb < FILE` (target ≤ 1.25);
+//! - the cost of verification: `verify FILE` and `verify --restore-test`;
+//! - the plugin's peak resident memory while dumping at two database sizes (target: flat,
+//!   under 50 MiB).
+//!
+//! The database has three tables, one of them BLOBs. Its size is 128 MiB times `BENCH_SCALE`
+//! (`BENCH_SCALE=8` for the ≈1 GiB of the issue; `0.25` for a quick look). The baseline runs
+//! `mariadb-dump` and `mariadb` inside the pod's mount and network namespaces (`nsenter`), as
+//! a person in the pod would; the plugin goes through the API server's exec.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use upgrade_e2e::harness::TestCluster;
+
+const DB: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: rancher.io/local-path
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: db-data, namespace: bench}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 20Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: db, namespace: bench}
+spec:
+  replicas: 1
+  strategy: {type: Recreate}
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      volumes:
+      - {name: data, persistentVolumeClaim: {claimName: db-data}}
+      containers:
+      - name: mariadb
+        image: mariadb:10.11
+        env:
+        - {name: MARIADB_ALLOW_EMPTY_ROOT_PASSWORD, value: "1"}
+        volumeMounts:
+        - {name: data, mountPath: /var/lib/mysql}
+"#;
+
+/// The same options the plugin gives a full dump.
+const FLAGS: &[&str] = &[
+    "--single-transaction",
+    "--hex-blob",
+    "--comments",
+    "--dump-date",
+    "--default-character-set=utf8mb4",
+    "--routines",
+    "--events",
+    "--triggers",
+    "--databases",
+    "bench",
+];
+
+fn plugin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_kubectl-upgrade-backup"))
+}
+
+fn scale() -> f64 {
+    std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|s: &f64| *s > 0.0)
+        .unwrap_or(1.0)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Runs a command in the pod's namespaces, as the baseline does.
+fn in_pod(pid: u32, argv: &[&str]) -> Command {
+    let mut cmd = Command::new("nsenter");
+    cmd.args(["-t", &pid.to_string(), "-m", "-n", "--"])
+        .args(argv);
+    cmd
+}
+
+fn sql(pid: u32, text: &str) {
+    let ok = in_pod(pid, &["mariadb", "-uroot", "-e", text])
+        .status()
+        .expect("mariadb");
+    assert!(ok.success(), "{text}");
+}
+
+/// Adds about `bytes` of data: 60% BLOBs of 1 KiB, the rest text rows and numbers.
+fn grow(pid: u32, bytes: u64, first: u64) -> u64 {
+    let blobs = bytes * 6 / 10 / 1024;
+    let texts = bytes * 4 / 10 / 200;
+    let mut done = 0;
+    let step = 100_000;
+    while done < blobs.max(texts) {
+        let b = step.min(blobs.saturating_sub(done));
+        let t = step.min(texts.saturating_sub(done));
+        let start = first + done + 1;
+        let mut q = String::from("USE bench;");
+        if b > 0 {
+            q.push_str(&format!(
+                "INSERT INTO blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_{start}_to_{};",
+                start + b - 1
+            ));
+        }
+        if t > 0 {
+            q.push_str(&format!(
+                "INSERT INTO texts SELECT seq, CONCAT('row ', seq, ' ', REPEAT(MD5(seq), 5), ' it''s (quoted); '), NOW() - INTERVAL seq SECOND FROM seq_{start}_to_{};
+                 INSERT INTO nums SELECT seq, seq * 7, seq / 3 FROM seq_{start}_to_{};",
+                start + t - 1,
+                start + t - 1
+            ));
+        }
+        sql(pid, &q);
+        done += step;
+    }
+    first + blobs.max(texts)
+}
+
+/// Wall time of a command.
+fn timed(mut cmd: Command) -> Duration {
+    let start = Instant::now();
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    start.elapsed()
+}
+
+fn backup(c: &TestCluster, args: &[&str]) -> Command {
+    let mut cmd = Command::new(plugin());
+    cmd.arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(args)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Peak resident memory of a run in KiB (the high-water mark `time -v` reports).
+fn peak_rss(c: &TestCluster, args: &[&str]) -> u64 {
+    let out = Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(plugin())
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("time -v");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-9)
+}
+
+fn main() {
+    if !Path::new("/usr/sbin/mariadbd").exists() {
+        println!("skipped: MariaDB is not installed");
+        return;
+    }
+    // `cargo bench` passes --bench; nothing else is taken.
+    let size = (128.0 * 1024.0 * 1024.0 * scale()) as u64;
+    let c = TestCluster::start(&[]).expect("cluster");
+    c.apply(DB);
+    c.wait_for(
+        &["deploy", "db", "-n", "bench"],
+        "{.status.readyReplicas}",
+        "1",
+        Duration::from_secs(120),
+    );
+    let uid = c.jsonpath(
+        &["pods", "-n", "bench", "-l", "app=db"],
+        "{.items[0].metadata.uid}",
+    );
+    let pid = c
+        .guard
+        .kubelet()
+        .container_pid(&uid, "mariadb")
+        .expect("the database container runs");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !in_pod(pid, &["mariadb", "-uroot", "-e", "SELECT 1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        assert!(Instant::now() < deadline, "MariaDB never answered");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    sql(
+        pid,
+        "CREATE DATABASE bench; USE bench;
+         CREATE TABLE blobs (id BIGINT PRIMARY KEY, b LONGBLOB);
+         CREATE TABLE texts (id BIGINT PRIMARY KEY, s VARCHAR(255), t DATETIME);
+         CREATE TABLE nums (id BIGINT PRIMARY KEY, a BIGINT, f DOUBLE);",
+    );
+    let half = grow(pid, size / 2, 0);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let small = dir.path().join("half.sql");
+    let rss_half = peak_rss(
+        &c,
+        &[
+            "dump",
+            "-n",
+            "bench",
+            "--target",
+            "deploy/db",
+            "--database",
+            "bench",
+            "--output",
+            small.to_str().unwrap_or_default(),
+            "--yes",
+        ],
+    );
+    grow(pid, size / 2, half);
+
+    println!(
+        "kubectl upgrade-backup benchmark: database of about {:.0} MiB (BENCH_SCALE={})",
+        mib(size),
+        scale()
+    );
+    // Dump: the baseline straight into a local file, then the plugin through exec.
+    let direct = dir.path().join("direct.sql");
+    let out = std::fs::File::create(&direct).expect("create");
+    let mut cmd = in_pod(pid, &[&["mariadb-dump", "-uroot"], FLAGS].concat());
+    cmd.stdout(out);
+    let t_direct = timed(cmd);
+    let direct_bytes = std::fs::metadata(&direct).map(|m| m.len()).unwrap_or(0);
+    let file = dir.path().join("plugin.sql");
+    let f = file.to_str().unwrap_or_default();
+    let t_plugin = timed(backup(
+        &c,
+        &[
+            "dump",
+            "-n",
+            "bench",
+            "--target",
+            "deploy/db",
+            "--database",
+            "bench",
+            "--output",
+            f,
+        ],
+    ));
+    let rss_full = peak_rss(
+        &c,
+        &[
+            "dump",
+            "-n",
+            "bench",
+            "--target",
+            "deploy/db",
+            "--database",
+            "bench",
+            "--output",
+            f,
+            "--yes",
+        ],
+    );
+    let dumped = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+    println!(
+        "  dump     mariadb-dump in the pod   {:>8.2} s   plugin through exec {:>8.2} s   ratio {:.2} (target <= 1.25, aim 1.05)   {:.0} MiB and {:.0} MiB of SQL",
+        t_direct.as_secs_f64(),
+        t_plugin.as_secs_f64(),
+        ratio(t_plugin, t_direct),
+        mib(direct_bytes),
+        mib(dumped)
+    );
+    // Verification on its own.
+    let t_verify = timed(backup(&c, &["verify", f]));
+    let t_restore_test = timed(backup(
+        &c,
+        &[
+            "verify",
+            f,
+            "--restore-test",
+            "-n",
+            "bench",
+            "--target",
+            "deploy/db",
+        ],
+    ));
+    println!(
+        "  verify   file re-check             {:>8.2} s   with --restore-test {:>8.2} s   ({:.2} and {:.2} of the direct dump's time)",
+        t_verify.as_secs_f64(),
+        t_restore_test.as_secs_f64(),
+        ratio(t_verify, t_direct),
+        ratio(t_restore_test, t_direct)
+    );
+    // Restore: `mariadb < FILE` in the pod, then the plugin's restore of the same file.
+    let input = std::fs::File::open(&file).expect("open");
+    let mut cmd = in_pod(
+        pid,
+        &["mariadb", "-uroot", "--default-character-set=utf8mb4"],
+    );
+    cmd.stdin(input);
+    let t_load = timed(cmd);
+    let t_restore = timed(backup(
+        &c,
+        &[
+            "restore",
+            f,
+            "-n",
+            "bench",
+            "--target",
+            "deploy/db",
+            "--replace",
+            "--yes",
+        ],
+    ));
+    println!(
+        "  restore  mariadb < FILE in the pod {:>8.2} s   plugin restore      {:>8.2} s   ratio {:.2} (target <= 1.25; includes its verification pass)",
+        t_load.as_secs_f64(),
+        t_restore.as_secs_f64(),
+        ratio(t_restore, t_load)
+    );
+    println!(
+        "  memory   plugin peak RSS while dumping: {:.1} MiB at {:.0} MiB, {:.1} MiB at {:.0} MiB (target: flat, < 50 MiB)",
+        rss_half as f64 / 1024.0,
+        mib(size / 2),
+        rss_full as f64 / 1024.0,
+        mib(size)
+    );
+}
