@@ -160,6 +160,20 @@ pub async fn restore(cluster: &Cluster, owners: &Replicas) -> anyhow::Result<()>
     }
 }
 
+/// True for a pod on its way out: being deleted, or owned by a controller that asks for zero
+/// replicas (its controller deletes it soon: right after `kubectl scale --replicas=0` the pod
+/// may not carry a deletionTimestamp yet).
+pub async fn stopping(cluster: &Cluster, pod: &Pod) -> anyhow::Result<bool> {
+    if pod.metadata.deletion_timestamp.is_some() {
+        return Ok(true);
+    }
+    match owners_of(cluster, std::slice::from_ref(pod)).await {
+        Ok(owners) => Ok(!owners.is_empty() && owners.values().all(|n| *n == 0)),
+        Err(e) if e.downcast_ref::<OwnerError>().is_some() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Waits until none of these pods exists any more (a terminating pod still holds its volumes).
 pub async fn wait_pods_gone(
     cluster: &Cluster,

@@ -614,3 +614,82 @@ fn an_access_mode_the_volume_lacks_refuses_the_adoption() {
         text(&o)
     );
 }
+
+fn mysql_running(c: &TestCluster) {
+    c.wait_for(
+        &["pods", "-n", NS, "-l", "fateMoudle=mysql"],
+        "{.items[0].status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+}
+
+/// Issue 7, item 11: right after `kubectl scale --replicas=0` the old pod is still there (or
+/// terminating); adopt waits for it within --timeout and says so.
+#[test]
+fn adopt_right_after_the_owner_is_scaled_to_zero_waits_for_its_pod() {
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let volume = mysql_volume(&c);
+    mysql_running(&c);
+    c.kubectl(&["scale", "deploy/mysql", "-n", NS, "--replicas=0"])
+        .ok();
+    let o = migrate(
+        &c,
+        &[
+            "adopt",
+            "mysql-data",
+            "data-mysql-0",
+            "-n",
+            NS,
+            "--yes",
+            "--timeout",
+            "60s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("to terminate"), "{}", text(&o));
+    assert_adopted(&c, &volume);
+}
+
+/// Issue 7, item 11: `adopt --quiesce` scales the owner down, adopts, and records the replicas
+/// so that a rollback brings the owner back on its old claim.
+#[test]
+fn adopt_quiesce_scales_the_owner_down_and_rollback_scales_it_back() {
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let volume = mysql_volume(&c);
+    mysql_running(&c);
+    let o = migrate(
+        &c,
+        &[
+            "adopt",
+            "mysql-data",
+            "data-mysql-0",
+            "-n",
+            NS,
+            "--quiesce",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("scale deployment/mysql from 1 to 0"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        c.jsonpath(&["deploy", "mysql", "-n", NS], "{.spec.replicas}"),
+        "0"
+    );
+    assert_adopted(&c, &volume);
+    let o = migrate(&c, &["rollback", "data-mysql-0", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["deploy", "mysql", "-n", NS], "{.spec.replicas}"),
+        "1"
+    );
+    assert_eq!(
+        c.jsonpath(&["pvc", "mysql-data", "-n", NS], "{.spec.volumeName}"),
+        volume
+    );
+    mysql_running(&c);
+}

@@ -191,6 +191,17 @@ async fn step_once(cluster: &Cluster, step: &Action, timeouts: Timeouts) -> anyh
             };
             cluster.create_claim(&pvc).await?;
         }
+        Action::Scale { owner, to, .. } => {
+            upgrade_shared::scale::set_replicas(cluster, owner, *to).await?;
+        }
+        Action::WaitUnmounted { claim } => {
+            wait(
+                timeouts.bind,
+                &format!("the pods that mount pvc/{claim} to stop"),
+                || async { Ok(cluster.pods_using(claim).await?.is_empty()) },
+            )
+            .await?;
+        }
         Action::WaitBound { claim, volume } => {
             wait(
                 timeouts.bind,

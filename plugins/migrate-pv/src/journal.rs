@@ -24,6 +24,10 @@ pub enum Entry {
         record: AdoptRecord,
         /// `started`, `done` or `rolled-back`.
         state: String,
+        /// Owners `adopt --quiesce` scaled to zero (`kind/name` → replicas before); a rollback
+        /// scales them back once the old claim is back.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        quiesced: BTreeMap<String, i32>,
     },
     /// A copy between claims; owners scaled down for it, to scale back.
     Copy {

@@ -3,6 +3,7 @@
 //! put things back (restore-policy, rollback). Every command plans first and records its steps
 //! in a journal on the cluster.
 
+pub mod adopt;
 pub mod cleanup;
 pub mod copy;
 pub mod execute;
@@ -94,6 +95,10 @@ pub enum Command {
         /// Target manifests holding that StatefulSet, when it does not exist yet.
         #[arg(short = 'f', long = "filename", value_name = "FILE")]
         manifests: Vec<PathBuf>,
+        /// Scale the owners of pods that mount OLD_CLAIM to zero first (recorded; `rollback`
+        /// scales them back).
+        #[arg(long)]
+        quiesce: bool,
     },
     /// Put back the reclaim policies recorded by retain and adopt.
     RestorePolicy {
@@ -310,6 +315,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             new_claim,
             for_statefulset,
             manifests,
+            quiesce,
         } => {
             check_names("claim", &[old_claim, new_claim])?;
             if old_claim == new_claim {
@@ -317,14 +323,23 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             }
             let cluster = connect(&args).await?;
             let key = journal::adopt_key(new_claim);
-            let record = match journal::JOURNAL.read(&cluster).await?.remove(&key) {
-                Some(journal::Entry::Adopt { record, .. }) if record.old_claim == *old_claim => {
-                    Some(record)
-                }
-                _ => None,
+            let (record, mut quiesced) = match journal::JOURNAL.read(&cluster).await?.remove(&key) {
+                Some(journal::Entry::Adopt {
+                    record, quiesced, ..
+                }) if record.old_claim == *old_claim => (Some(record), quiesced),
+                _ => (None, Default::default()),
             };
-            let state = adopt_state(&cluster, old_claim, new_claim, record).await?;
+            let owners = adopt::stop_users(&args, &cluster, old_claim, *quiesce).await?;
+            let mut state = adopt_state(&cluster, old_claim, new_claim, record).await?;
+            if *quiesce {
+                // Their owners are scaled to zero first, then the claim is free.
+                state.users.clear();
+            }
             let (mut plan, record) = plan::adopt(&state, old_claim, new_claim)?;
+            adopt::prepend_quiesce(&mut plan, &owners, old_claim);
+            for (owner, replicas) in owners {
+                quiesced.entry(owner).or_insert(replicas);
+            }
             if let Some(sts_name) = for_statefulset {
                 names::check_name("statefulset", sts_name).map_err(anyhow::Error::msg)?;
                 let sts = find_statefulset(&cluster, sts_name, manifests).await?;
@@ -341,6 +356,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let entry = journal::Entry::Adopt {
                 record: record.clone(),
                 state: "started".into(),
+                quiesced: quiesced.clone(),
             };
             let result = carry_out(&args, &cluster, &plan, async || {
                 journal::JOURNAL.write(&cluster, &key, &entry).await
@@ -354,6 +370,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                         &journal::Entry::Adopt {
                             record,
                             state: "done".into(),
+                            quiesced,
                         },
                     )
                     .await?;
@@ -364,8 +381,9 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             check_names("claim", &[new_claim])?;
             let cluster = connect(&args).await?;
             let key = journal::adopt_key(new_claim);
-            let Some(journal::Entry::Adopt { record, .. }) =
-                journal::JOURNAL.read(&cluster).await?.remove(&key)
+            let Some(journal::Entry::Adopt {
+                record, quiesced, ..
+            }) = journal::JOURNAL.read(&cluster).await?.remove(&key)
             else {
                 return Err(plan::PlanError::NoRecord(
                     new_claim.clone(),
@@ -376,7 +394,16 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             let mut state =
                 adopt_state(&cluster, &record.old_claim, new_claim, Some(record.clone())).await?;
             state.users = cluster.pods_using(new_claim).await?;
-            let plan = plan::rollback_adopt(&state, new_claim)?;
+            let mut plan = plan::rollback_adopt(&state, new_claim)?;
+            for (owner, replicas) in &quiesced {
+                if upgrade_shared::scale::replicas(&cluster, owner).await.ok() != Some(*replicas) {
+                    plan.steps.push(plan::Action::Scale {
+                        owner: owner.clone(),
+                        from: 0,
+                        to: *replicas,
+                    });
+                }
+            }
             let result = carry_out(&args, &cluster, &plan, async || Ok(())).await?;
             if args.dry_run == DryRun::None {
                 journal::JOURNAL
@@ -386,6 +413,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                         &journal::Entry::Adopt {
                             record,
                             state: "rolled-back".into(),
+                            quiesced: Default::default(),
                         },
                     )
                     .await?;

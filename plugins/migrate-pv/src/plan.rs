@@ -62,6 +62,10 @@ pub enum Action {
         #[serde(skip_serializing_if = "BTreeMap::is_empty")]
         annotations: BTreeMap<String, String>,
     },
+    /// Scale a workload (`deployment/NAME`, `statefulset/NAME`) through its scale subresource.
+    Scale { owner: String, from: i32, to: i32 },
+    /// Wait until no pod mounts the claim (terminating pods hold it too).
+    WaitUnmounted { claim: String },
     /// Wait until the claim is Bound to the volume.
     WaitBound { claim: String, volume: String },
     /// Delete a volume object whose data was copied elsewhere and verified; `policy` says
@@ -150,6 +154,10 @@ impl Action {
             ),
             Action::WaitBound { claim, volume } => {
                 format!("wait until pvc/{claim} is Bound to pv/{volume}")
+            }
+            Action::Scale { owner, from, to } => format!("scale {owner} from {from} to {to}"),
+            Action::WaitUnmounted { claim } => {
+                format!("wait until no pod mounts pvc/{claim}")
             }
             Action::DeleteVolume { volume, policy, .. } => {
                 if policy == "Retain" {

@@ -76,7 +76,7 @@ impl Status {
         let operations = entries
             .iter()
             .map(|(key, e)| match e {
-                Entry::Adopt { record, state } => Operation {
+                Entry::Adopt { record, state, .. } => Operation {
                     operation: "adopt".into(),
                     claims: format!("{} → {}", record.old_claim, record.new_claim),
                     volume: record.volume.clone(),

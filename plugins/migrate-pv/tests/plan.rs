@@ -56,6 +56,8 @@ fn kinds(p: &plan::Plan) -> Vec<&'static str> {
             Action::WaitBound { .. } => "wait",
             Action::DeleteVolume { .. } => "delete-volume",
             Action::CheckUnchanged { .. } => "check",
+            Action::Scale { .. } => "scale",
+            Action::WaitUnmounted { .. } => "wait-unmounted",
         })
         .collect()
 }
