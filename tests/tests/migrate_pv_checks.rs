@@ -152,3 +152,84 @@ fn copying_a_claim_onto_itself_and_an_empty_selector_are_refused() {
         "Retain"
     );
 }
+
+/// Issue 7, item 9: status shows where a copy went and suggests what is true now — cleanup
+/// after a verified copy, a re-run that keeps --to-namespace, nothing after restore-policy —
+/// and plans name the namespace of what they create.
+#[test]
+fn status_names_the_namespaces_and_suggests_what_is_true_now() {
+    let (c, _) = started();
+    c.kubectl(&["create", "namespace", "kubeflow-v17"]).ok();
+    c.kubectl(&["scale", "sts/minio", "-n", NS, "--replicas=0"])
+        .ok();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while c.kubectl(&["get", "pod", "minio-0", "-n", NS]).code == 0 {
+        assert!(std::time::Instant::now() < deadline, "minio-0 never went");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            SOURCE,
+            "minio-copy",
+            "-n",
+            NS,
+            "--to-namespace",
+            "kubeflow-v17",
+            "--create",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("create pvc/minio-copy in namespace kubeflow-v17"),
+        "{}",
+        text(&o)
+    );
+    let o = migrate(&c, &["status", "-n", NS, "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let copy = &status["operations"][0];
+    assert_eq!(
+        copy["claims"],
+        format!("{SOURCE} → kubeflow-v17/minio-copy"),
+        "{status:#}"
+    );
+    assert_eq!(copy["state"], "verified", "{status:#}");
+    assert_eq!(
+        copy["next"],
+        format!("kubectl upgrade-migrate-pv cleanup {SOURCE} -n {NS}"),
+        "{status:#}"
+    );
+
+    let o = migrate(&c, &["adopt", SOURCE, "data-new-0", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = migrate(&c, &["status", "-n", NS, "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let adopt = status["operations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|o| o["operation"] == "adopt")
+        .expect("adopt")
+        .clone();
+    assert!(
+        adopt["next"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("restore-policy"),
+        "{status:#}"
+    );
+    let o = migrate(&c, &["restore-policy", "--all", "-n", NS, "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = migrate(&c, &["status", "-n", NS, "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let adopt = status["operations"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|o| o["operation"] == "adopt")
+        .expect("adopt")
+        .clone();
+    assert_eq!(adopt["next"], "-", "the policy is back: {status:#}");
+}

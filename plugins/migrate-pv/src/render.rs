@@ -76,33 +76,46 @@ impl Status {
         let operations = entries
             .iter()
             .map(|(key, e)| match e {
-                Entry::Adopt { record, state, .. } => Operation {
-                    operation: "adopt".into(),
-                    claims: format!("{} → {}", record.old_claim, record.new_claim),
-                    volume: record.volume.clone(),
-                    state: state.clone(),
-                    next: match state.as_str() {
-                        "started" => format!("kubectl upgrade-migrate-pv adopt {} {} -n {namespace}", record.old_claim, record.new_claim),
-                        "done" => format!("after the upgrade: kubectl upgrade-migrate-pv restore-policy {} -n {namespace}", record.new_claim),
-                        _ => "-".into(),
-                    },
-                },
-                Entry::Copy { source, dest, state, .. } => {
-                    let copy_again = format!("kubectl upgrade-migrate-pv copy {source} {dest} -n {namespace}");
+                Entry::Adopt { record, state, .. } => {
+                    // The policy is still to be put back while the volume carries its original.
+                    let policy_left = volumes.iter().any(|v| v.metadata.name.as_deref() == Some(record.volume.as_str()));
+                    Operation {
+                        operation: "adopt".into(),
+                        claims: format!("{} → {}", record.old_claim, record.new_claim),
+                        volume: record.volume.clone(),
+                        state: state.clone(),
+                        next: match state.as_str() {
+                            "started" => format!("kubectl upgrade-migrate-pv adopt {} {} -n {namespace}", record.old_claim, record.new_claim),
+                            "done" if policy_left => format!("after the upgrade: kubectl upgrade-migrate-pv restore-policy {} -n {namespace}", record.new_claim),
+                            _ => "-".into(),
+                        },
+                    }
+                }
+                Entry::Copy { source, dest, dest_namespace, state, .. } => {
+                    let to = match dest_namespace.as_deref() {
+                        Some(ns) if ns != namespace => format!(" --to-namespace {ns}"),
+                        _ => String::new(),
+                    };
+                    // --create only creates DEST when it is missing, so the hint always holds.
+                    let copy_again = format!("kubectl upgrade-migrate-pv copy {source} {dest} -n {namespace}{to} --create");
+                    let claims = match dest_namespace.as_deref() {
+                        Some(ns) if ns != namespace => format!("{source} → {ns}/{dest}"),
+                        _ => format!("{source} → {dest}"),
+                    };
                     match stale.get(key) {
                         Some(problem) => Operation {
                             operation: "copy".into(),
-                            claims: format!("{source} → {dest}"),
+                            claims,
                             volume: "-".into(),
                             state: format!("stale: {problem}"),
                             next: copy_again,
                         },
                         None => Operation {
                             operation: "copy".into(),
-                            claims: format!("{source} → {dest}"),
+                            claims,
                             volume: "-".into(),
                             state: state.clone(),
-                            next: if state == "verified" { "-".into() } else { copy_again },
+                            next: if state == "verified" { format!("kubectl upgrade-migrate-pv cleanup {source} -n {namespace}") } else { copy_again },
                         },
                     }
                 }

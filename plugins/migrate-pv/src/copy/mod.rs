@@ -334,8 +334,9 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     }
     if dest.is_none() {
         steps.push(format!(
-            "create pvc/{} ({size}, class {}, {})",
+            "create pvc/{} in namespace {} ({size}, class {}, {})",
             c.dest,
+            dest_cluster.namespace,
             class.clone().unwrap_or_else(|| "default".into()),
             source_spec
                 .access_modes
@@ -346,8 +347,8 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     }
     if same_namespace {
         steps.push(format!(
-            "start pod/{pod} ({}) mounting pvc/{} read-only at /source and pvc/{} at /dest",
-            c.image, c.source, c.dest
+            "start pod/{pod} in namespace {} ({}) mounting pvc/{} read-only at /source and pvc/{} at /dest",
+            cluster.namespace, c.image, c.source, c.dest
         ));
     } else {
         steps.push(format!(
