@@ -839,14 +839,16 @@ impl Ran {
         if self.code == Some(0) && !self.timed_out {
             Outcome::Done
         } else {
-            let last = self
+            // The error line when the program printed one (clap prints hints after it), else
+            // the last line.
+            let line = self
                 .output
                 .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
+                .find(|l| l.starts_with("error:"))
+                .or_else(|| self.output.lines().rev().find(|l| !l.trim().is_empty()))
                 .unwrap_or_default()
                 .trim();
-            Outcome::Failed(format!("{}: {last}", self.describe()))
+            Outcome::Failed(format!("{}: {line}", self.describe()))
         }
     }
 }
@@ -915,16 +917,30 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_run_names_its_last_line() {
+    fn a_failed_run_names_its_error_line_before_any_hint() {
         let r = Ran {
             code: Some(2),
-            output: "plan\nerror: no such claim\n\n".into(),
+            output: "error: unrecognized subcommand 'mysql'\n\nUsage: x\n\nFor more information, try '--help'.\n".into(),
             killed: false,
             timed_out: false,
         };
         assert_eq!(
             r.outcome(),
-            Outcome::Failed("exit 2: error: no such claim".into())
+            Outcome::Failed("exit 2: error: unrecognized subcommand 'mysql'".into())
+        );
+    }
+
+    #[test]
+    fn a_failed_run_names_its_last_line() {
+        let r = Ran {
+            code: Some(2),
+            output: "plan\ncould not bind the claim\n\n".into(),
+            killed: false,
+            timed_out: false,
+        };
+        assert_eq!(
+            r.outcome(),
+            Outcome::Failed("exit 2: could not bind the claim".into())
         );
     }
 }
