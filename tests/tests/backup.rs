@@ -1045,3 +1045,92 @@ spec:
     assert!(!listing.lines().any(|l| l == "fills.sql"), "{listing}");
     assert!(!listing.contains("manifest"), "{listing}");
 }
+
+#[test]
+fn a_killed_quiesced_restore_is_finished_by_its_rerun_and_the_writers_come_back() {
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = fate_cluster();
+    sql(
+        &c,
+        NS,
+        "deploy/mysql",
+        None,
+        "USE eggroll_meta; INSERT INTO blobs SELECT seq, RANDOM_BYTES(1024) FROM seq_2000_to_6000;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fate.sql");
+    let f = file.to_str().unwrap();
+    let o = backup(&c, &["dump", "-n", NS, "--profile", "fate", "--output", f]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let args = [
+        "restore",
+        f,
+        "-n",
+        NS,
+        "--profile",
+        "fate",
+        "--replace",
+        "--quiesce",
+        "--yes",
+    ];
+    let mut child = spawn_backup(&c, &args);
+    // Killed once the writers are stopped and recorded.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let journal = c.jsonpath(
+            &["configmap", "kubectl-upgrade-backup", "-n", NS],
+            "{.data}",
+        );
+        let python = c.jsonpath(&["deploy", "python", "-n", NS], "{.spec.replicas}");
+        if journal.contains("restore.") && python == "0" {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the restore ended before it was killed"
+        );
+        assert!(Instant::now() < deadline, "the writers were never stopped");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(
+        c.jsonpath(&["deploy", "python", "-n", NS], "{.spec.replicas}"),
+        "0"
+    );
+    // The re-run restores and gives the writers the replicas the journal recorded.
+    let o = backup(&c, &args);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for d in [
+        "python",
+        "client",
+        "clustermanager",
+        "rollsite",
+        "nodemanager-0",
+    ] {
+        assert_eq!(
+            c.jsonpath(&["deploy", d, "-n", NS], "{.spec.replicas}"),
+            "1",
+            "{d}"
+        );
+    }
+    assert_eq!(
+        sql(
+            &c,
+            NS,
+            "deploy/mysql",
+            None,
+            "SELECT COUNT(*) FROM eggroll_meta.blobs"
+        )
+        .trim(),
+        "4303"
+    );
+    let journal = c.jsonpath(
+        &["configmap", "kubectl-upgrade-backup", "-n", NS],
+        "{.data}",
+    );
+    assert!(!journal.contains("restore."), "{journal}");
+}
