@@ -233,3 +233,37 @@ fn status_names_the_namespaces_and_suggests_what_is_true_now() {
         .clone();
     assert_eq!(adopt["next"], "-", "the policy is back: {status:#}");
 }
+
+/// Issue 7, item 8: a destination whose class has no provisioner never binds; the failure names
+/// the claim, its phase and its latest events instead of only the pod that never ran.
+#[test]
+fn a_destination_that_never_binds_is_named_with_its_phase_and_events() {
+    let (c, _) = started();
+    c.apply(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: manual}\nprovisioner: kubernetes.io/no-provisioner\nvolumeBindingMode: Immediate\n",
+    );
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            SOURCE,
+            "unbound",
+            "-n",
+            NS,
+            "--create",
+            "--storage-class",
+            "manual",
+            "--quiesce",
+            "--yes",
+            "--timeout",
+            "8s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("pvc/unbound is Pending"), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
+        "1",
+        "the owner is back"
+    );
+}

@@ -224,7 +224,7 @@ pub(crate) async fn start_pod(timeout: std::time::Duration, side: &Side) -> anyh
         pods.create(&params, &manifest)
     })
     .await?;
-    wait(timeout, &format!("pod/{pod} to run"), || async {
+    let ran = wait(timeout, &format!("pod/{pod} to run"), || async {
         let p = retry("cannot read pod", || pods.get(pod)).await?;
         match p.status.and_then(|s| s.phase).as_deref() {
             Some("Running") => Ok(true),
@@ -234,7 +234,85 @@ pub(crate) async fn start_pod(timeout: std::time::Duration, side: &Side) -> anyh
             _ => Ok(false),
         }
     })
-    .await
+    .await;
+    match ran {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Say why: most often a claim that does not bind (no provisioner, no volume).
+            let why = why_not_running(&side.cluster, pod, &manifest).await;
+            Err(if why.is_empty() { e } else { e.context(why) })
+        }
+    }
+}
+
+/// The phase and latest events of each claim the pod mounts that is not Bound, and the pod's
+/// own latest events; empty when nothing explains it.
+async fn why_not_running(cluster: &Cluster, pod: &str, manifest: &Pod) -> String {
+    let mut out = Vec::new();
+    let claims = manifest
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .map(|vs| {
+            vs.iter()
+                .filter_map(|v| {
+                    v.persistent_volume_claim
+                        .as_ref()
+                        .map(|c| c.claim_name.clone())
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    for claim in claims {
+        let Ok(Some(c)) = cluster.claim(&claim).await else {
+            continue;
+        };
+        let phase = c
+            .status
+            .and_then(|s| s.phase)
+            .unwrap_or_else(|| "Pending".into());
+        if phase != "Bound" {
+            let events = latest_events(cluster, "PersistentVolumeClaim", &claim).await;
+            out.push(format!(
+                "pvc/{claim} is {phase}{}",
+                if events.is_empty() {
+                    " (no events: is there a provisioner for its storage class, or a volume it can bind?)".to_string()
+                } else {
+                    format!("; its latest events: {events}")
+                }
+            ));
+        }
+    }
+    let events = latest_events(cluster, "Pod", pod).await;
+    if !events.is_empty() {
+        out.push(format!("pod/{pod}'s latest events: {events}"));
+    }
+    out.join("; ")
+}
+
+/// The last three events about an object, `reason: message`, oldest first.
+async fn latest_events(cluster: &Cluster, kind: &str, name: &str) -> String {
+    let api: kube::Api<k8s_openapi::api::core::v1::Event> = cluster.api();
+    let params = kube::api::ListParams::default().fields(&format!(
+        "involvedObject.kind={kind},involvedObject.name={name}"
+    ));
+    let Ok(list) = retry("cannot list events", || api.list(&params)).await else {
+        return String::new();
+    };
+    let mut items = list.items;
+    items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
+    let start = items.len().saturating_sub(3);
+    items[start..]
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.reason.clone().unwrap_or_default(),
+                e.message.clone().unwrap_or_default()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
 }
 
 /// Deletes a migration pod and waits until it no longer mounts anything.
