@@ -267,3 +267,41 @@ fn a_destination_that_never_binds_is_named_with_its_phase_and_events() {
         "the owner is back"
     );
 }
+
+/// Issue 7, item 13: with `-o json` a mutating command ends with what was done — each step an
+/// object with its outcome — not only the plan.
+#[test]
+fn json_output_of_a_mutating_command_ends_with_each_steps_outcome() {
+    let (c, _) = started();
+    let o = migrate(&c, &["retain", SOURCE, "-n", NS, "-o", "json", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(doc["steps"][0]["action"], "set-policy", "{doc:#}");
+    assert_eq!(doc["steps"][0]["outcome"], "done", "{doc:#}");
+    let o = migrate(
+        &c,
+        &[
+            "copy",
+            SOURCE,
+            "json-copy",
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--yes",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    let steps = doc["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty(), "{doc:#}");
+    assert!(
+        steps
+            .iter()
+            .all(|s| s["outcome"] == "done" && s["description"].is_string()),
+        "{doc:#}"
+    );
+    assert_eq!(doc["verified"], true);
+}

@@ -150,11 +150,17 @@ async fn carry_out(
     before: impl AsyncFnOnce() -> anyhow::Result<()>,
 ) -> anyhow::Result<u8> {
     let styles = args.output.styles();
+    let dry_run = args.dry_run != DryRun::None;
     match args.output.format {
         Format::Table => output::print(&render::plan(plan, &styles))?,
-        format => output::print(&output::to_document(plan, format)?)?,
+        format if dry_run || plan.steps.is_empty() => output::print(&output::to_document(
+            &render::Outcome::of(plan, "planned", dry_run),
+            format,
+        )?)?,
+        // Machine-readable output says once, at the end, what was done.
+        _ => {}
     }
-    if args.dry_run != DryRun::None || plan.steps.is_empty() {
+    if dry_run || plan.steps.is_empty() {
         return Ok(exit::OK);
     }
     if plan.destructive() && !prompt::confirm("Carry out these steps?", args.yes)? {
@@ -168,7 +174,12 @@ async fn carry_out(
         }
     })
     .await?;
-    if !quiet {
+    if quiet {
+        output::print(&output::to_document(
+            &render::Outcome::of(plan, "done", false),
+            args.output.format,
+        )?)?;
+    } else {
         eprintln!("{}", styles.good("done"));
     }
     Ok(exit::OK)

@@ -7,7 +7,7 @@ use serde::Serialize;
 use upgrade_shared::output::{Styles, table};
 
 use crate::journal::Entry;
-use crate::plan::{ORIGINAL_POLICY, Plan, policy};
+use crate::plan::{Action, ORIGINAL_POLICY, Plan, policy};
 
 /// The plan, numbered, destructive steps marked.
 pub fn plan(plan: &Plan, styles: &Styles) -> String {
@@ -35,6 +35,51 @@ pub fn plan(plan: &Plan, styles: &Styles) -> String {
         out.push_str(&format!("{} {w}\n", styles.warn("warning:")));
     }
     out
+}
+
+/// One step of a plan and what became of it, for `-o json|yaml`.
+#[derive(Debug, Serialize)]
+pub struct StepOutcome<'a> {
+    #[serde(flatten)]
+    pub step: &'a Action,
+    pub description: String,
+    /// `planned` (a dry run) or `done`.
+    pub outcome: &'static str,
+}
+
+/// A plan with each step's outcome: what a mutating command prints with `-o json|yaml`, once,
+/// at the end — so a script reads what was done, not only what was meant.
+#[derive(Debug, Serialize)]
+pub struct Outcome<'a> {
+    pub command: &'a str,
+    pub namespace: &'a str,
+    pub dry_run: bool,
+    pub steps: Vec<StepOutcome<'a>>,
+    /// Things that were already as wanted.
+    pub done: &'a [String],
+    pub warnings: &'a [String],
+}
+
+impl<'a> Outcome<'a> {
+    /// Every step of `plan` with the same outcome.
+    pub fn of(plan: &'a Plan, outcome: &'static str, dry_run: bool) -> Outcome<'a> {
+        Outcome {
+            command: &plan.command,
+            namespace: &plan.namespace,
+            dry_run,
+            steps: plan
+                .steps
+                .iter()
+                .map(|step| StepOutcome {
+                    step,
+                    description: step.describe(),
+                    outcome,
+                })
+                .collect(),
+            done: &plan.done,
+            warnings: &plan.warnings,
+        }
+    }
 }
 
 /// What `status` shows.

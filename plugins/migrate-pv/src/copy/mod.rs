@@ -114,6 +114,8 @@ pub(super) fn human(bytes: u64) -> String {
 /// The result of a copy, as printed with `-o json|yaml`.
 #[derive(Debug, serde::Serialize)]
 pub struct CopyReport {
+    /// Every step of the plan with its outcome (`done`).
+    pub steps: Vec<serde_json::Value>,
     pub source: String,
     pub dest: String,
     pub namespace: String,
@@ -396,7 +398,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         output::print(&text)?;
     } else if args.dry_run != DryRun::None {
         output::print(&output::to_document(
-            &json!({"command": "copy", "namespace": cluster.namespace, "steps": steps}),
+            &json!({"command": "copy", "namespace": cluster.namespace, "dry_run": true, "steps": steps.iter().map(|s| json!({"description": s, "outcome": "planned"})).collect::<Vec<_>>()}),
             args.output.format,
         )?)?;
     }
@@ -483,6 +485,10 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         None
     };
     let report = CopyReport {
+        steps: steps
+            .iter()
+            .map(|s| json!({"description": s, "outcome": "done"}))
+            .collect(),
         source: c.source.clone(),
         dest: c.dest.clone(),
         namespace: cluster.namespace.clone(),
