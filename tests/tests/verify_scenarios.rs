@@ -303,11 +303,14 @@ fn foundationdb_patch_upgrade_verifies_once_reconciled_and_an_unavailable_cluste
         "-n",
         "default",
         "--subresource=status",
-        "--type=merge",
+        "--type=json",
         "-p",
-        r#"{"status": {"health": {"available": false}}}"#,
+        r#"[{"op": "add", "path": "/status/processGroups/0/processGroupConditions/-", "value": {"type": "MissingProcesses", "timestamp": 1700000001}},
+              {"op": "add", "path": "/status/processGroups/1/processGroupConditions/-", "value": {"type": "MissingProcesses", "timestamp": 1700000001}}]"#,
     ])
     .ok();
+    // Two of the three coordinators lose their processes: the operator reports the database
+    // unavailable (no quorum).
     let (d, _) = until_difference(
         &c,
         &["-n", "default", "--to", "7.1.40"],
