@@ -146,6 +146,11 @@ impl SimCluster {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                // kube-apiserver is written in Go, whose net package turns Nagle's algorithm off
+                // on every TCP connection (TCPConn.SetNoDelay: "The default is true"), so small
+                // frames of an exec or watch stream go out at once instead of waiting for the
+                // peer's delayed ACK.
+                let _ = stream.set_nodelay(true);
                 let s = server_shared.clone();
                 conns.spawn(async move {
                     let svc = service_fn(move |req| http::handle(s.clone(), req));
