@@ -15,6 +15,7 @@ pub const PLACEHOLDERS: &[&str] = &[
     "ignore-tables:",
     "claim:",
     "size:",
+    "manifest:",
 ];
 
 /// Splits a template into literal text and placeholders; `{{` and `}}` stand for braces.

@@ -84,7 +84,19 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     }
     steps.extend(render(&runbook.after, Side::After));
     steps.extend(plan.finish);
-    steps
+    once_each(steps)
+}
+
+/// Keeps the first of steps with the same command: a rule and the profile may ask for the same
+/// thing (the immutable-field pair of a StatefulSet the profile already knows about).
+fn once_each(steps: Vec<Step>) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    for step in steps {
+        if !out.iter().any(|s| s.command == step.command) {
+            out.push(step);
+        }
+    }
+    out
 }
 
 /// The schema scripts the move crosses (`sql/fate/1.8.0-1.9.0.sql`, …), when the profile has
@@ -135,6 +147,17 @@ fn upgrade_and_schema(ctx: &Context<'_>, upgrade: Vec<Step>) -> Vec<Step> {
         return upgrade;
     }
     let mut steps = upgrade;
+    if let Some(c) = ctx.profile.component(&sql.component)
+        && let Some(workload) = workload_ref(ctx, c, Side::After)
+    {
+        steps.push(Step {
+            description: format!("Wait until the new {} is ready", c.name),
+            command: format!(
+                "kubectl rollout status {workload} -n {} --timeout=10m",
+                ctx.namespace_of(c)
+            ),
+        });
+    }
     steps.push(Step {
         description: format!(
             "Apply the schema scripts in order once the new pods run: {}",
@@ -143,7 +166,7 @@ fn upgrade_and_schema(ctx: &Context<'_>, upgrade: Vec<Step>) -> Vec<Step> {
         command: fill(
             ctx,
             &format!(
-                "kubectl upgrade-migrate-db apply -n {{ns:{c}}} --profile {p} --from {{from}} --to {{to}} --backup {{instance}}-{{from}}.sql.manifest.json --yes",
+                "kubectl upgrade-migrate-db apply -n {{ns:{c}}} --profile {p} --from {{from}} --to {{to}} --backup {{instance}}-{{from}}.sql.manifest.json",
                 c = sql.component,
                 p = ctx.profile.name
             ),
@@ -201,6 +224,9 @@ fn resolve(ctx: &Context<'_>, key: &str, arg: Option<&str>, side: Side) -> Strin
             .into_iter()
             .next()
             .unwrap_or_else(missing),
+        ("manifest", Some(c)) => crate::rules::target_file(ctx, c)
+            .map(|f| shell_word(&f))
+            .unwrap_or_else(|| format!("<target manifest of {}>", c.name)),
         ("size", Some(c)) => component_claims(ctx, c)
             .iter()
             .find_map(|claim| claim_size(ctx, claim))
@@ -255,4 +281,17 @@ pub fn claim_size(ctx: &Context<'_>, claim: &str) -> Option<String> {
         .and_then(|r| r.requests.as_ref())
         .and_then(|r| r.get("storage"))
         .map(|q| q.0.clone())
+}
+
+/// Quotes a word for a shell when it needs quoting (file paths in commands).
+pub fn shell_word(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }

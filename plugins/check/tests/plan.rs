@@ -137,11 +137,11 @@ fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
     assert_eq!(
         adopt,
         [
-            "kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql",
-            "kubectl upgrade-migrate-pv adopt python-data python-data-python-0 -n fate-9999 --for-statefulset python",
-            "kubectl upgrade-migrate-pv adopt client-data client-data-client-0 -n fate-9999 --for-statefulset client",
-            "kubectl upgrade-migrate-pv adopt nodemanager-0-data data-dir-nodemanager-0 -n fate-9999 --for-statefulset nodemanager",
-            "kubectl upgrade-migrate-pv adopt nodemanager-1-data data-dir-nodemanager-1 -n fate-9999 --for-statefulset nodemanager",
+            "kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999",
+            "kubectl upgrade-migrate-pv adopt python-data python-data-python-0 -n fate-9999",
+            "kubectl upgrade-migrate-pv adopt client-data client-data-client-0 -n fate-9999",
+            "kubectl upgrade-migrate-pv adopt nodemanager-0-data data-dir-nodemanager-0 -n fate-9999",
+            "kubectl upgrade-migrate-pv adopt nodemanager-1-data data-dir-nodemanager-1 -n fate-9999",
         ]
     );
     let cmds = commands(&report);
@@ -150,17 +150,28 @@ fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
             .position(|c| c.contains(needle))
             .unwrap_or_else(|| panic!("no step {needle}: {cmds:#?}"))
     };
-    assert!(pos("upgrade-backup") < pos("retain"));
+    assert!(pos("upgrade-verify record") < pos("upgrade-backup dump"));
+    assert!(pos("upgrade-backup dump") < pos("retain"));
     assert!(pos("retain") < pos("scale deploy/mysql --replicas=0"));
-    assert!(pos("scale deploy/mysql --replicas=0") < pos("adopt mysql-data"));
-    assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
-    assert!(pos("kubefate cluster update") < pos("restore-policy"));
     assert!(
-        report.steps.iter().any(|s| s
-            .description
-            .contains("runs the schema scripts in order: sql/fate/1.8.0-1.9.0.sql")),
-        "the chain is named where it runs"
+        pos("scale deploy/mysql --replicas=0")
+            < pos("wait --for=delete pod -l fateMoudle=mysql -n fate-9999 --timeout=5m")
     );
+    assert!(pos("wait --for=delete pod -l fateMoudle=mysql") < pos("adopt mysql-data"));
+    assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
+    assert!(pos("kubefate cluster update") < pos("upgrade-migrate-db apply"));
+    assert_eq!(
+        cmds[pos("upgrade-migrate-db apply")],
+        "kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.8.0 --to v1.9.0 --backup fate-9999-v1.8.0.sql.manifest.json",
+        "the schema chain runs with the backup taken first"
+    );
+    assert_eq!(
+        cmds[pos("upgrade-backup dump")],
+        "kubectl upgrade-backup dump -n fate-9999 --profile fate --output fate-9999-v1.8.0.sql"
+    );
+    assert!(pos("upgrade-migrate-db apply") < pos("upgrade-verify wait"));
+    assert!(pos("upgrade-verify wait") < pos("upgrade-verify verify"));
+    assert!(pos("upgrade-verify verify") < pos("restore-policy"));
     assert!(codes(&report).contains(&"deployment-to-statefulset"));
 }
 
@@ -173,17 +184,16 @@ fn skipping_v1_8_0_chains_both_schema_scripts() {
         "v1.9.0",
     );
     assert_eq!(report.verdict, Outcome::Safe);
-    let update = report
+    let sql = report
         .steps
         .iter()
-        .find(|s| s.command.starts_with("kubefate cluster update"))
+        .find(|s| s.command.starts_with("kubectl upgrade-migrate-db apply"))
         .unwrap();
     assert!(
-        update
-            .description
-            .contains("KubeFATE's upgrade Job runs the schema scripts in order: sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
+        sql.description
+            .contains("sql/fate/1.7.2-1.8.0.sql, sql/fate/1.8.0-1.9.0.sql"),
         "{}",
-        update.description
+        sql.description
     );
     assert!(
         !commands(&report).iter().any(|c| c.contains("adopt")),
@@ -225,31 +235,18 @@ fn v1_7_1_is_moved_by_data_only_dump_reinstall_and_import() {
         .iter()
         .find(|c| c.contains("--data-only"))
         .expect("data-only dump");
-    for table in [
-        "server_node",
-        "t_component_info",
-        "t_component_provider_info",
-        "t_component_registry",
-        "t_engine_registry",
-    ] {
-        assert!(
-            dump.contains(&format!("--ignore-table eggroll_meta.{table}")),
-            "{dump}"
-        );
-    }
-    assert!(
-        dump.contains("--target deploy/mysql -n fate-10000")
-            || dump.contains("-n fate-10000 --target deploy/mysql"),
-        "{dump}"
+    assert_eq!(
+        *dump,
+        "kubectl upgrade-backup dump -n fate-10000 --profile fate --data-only --output fate-10000-v1.7.1-data.sql",
+        "with --profile, --data-only leaves out the profile's version-specific tables"
     );
     assert!(
         cmds.iter()
             .any(|c| c.starts_with("kubefate cluster delete fate-10000"))
     );
-    assert!(
-        cmds.iter()
-            .any(|c| c.starts_with("kubectl upgrade-restore"))
-    );
+    assert!(cmds.contains(
+        &"kubectl upgrade-backup restore fate-10000-v1.7.1-data.sql -n fate-10000 --profile fate"
+    ));
     assert!(
         !cmds.contains(&"kubefate cluster update -f cluster.yaml"),
         "no in-place update on a reinstall"
@@ -373,18 +370,17 @@ fn foundationdb_patch_minor_and_downgrade_rules() {
         "version-incompatible upgrade"
     );
     let cmds = commands(&r);
-    let clients = cmds
-        .iter()
-        .position(|c| c.contains("check-clients") && c.contains("--to 7.3.1"))
-        .expect("client check");
     let patch = cmds
         .iter()
         .position(|c| c.contains("kubectl patch foundationdbcluster sample -n fdb"))
         .expect("version change");
-    assert!(
-        clients < patch,
-        "clients are checked before the version changes"
-    );
+    let restart = cmds
+        .iter()
+        .position(|c| {
+            *c == "kubectl upgrade-restart pods -n fdb --profile foundationdb --process-condition MissingProcesses --process-condition IncorrectCommandLine"
+        })
+        .expect("restart by condition");
+    assert!(patch < restart);
     assert!(
         cmds[patch].contains(r#"-p '{"spec":{"version":"7.3.1"}}'"#),
         "{}",
@@ -486,13 +482,15 @@ fn rok_quiesces_then_upgrades_components_in_order() {
     assert_eq!((r.verdict, r.from.as_str()), (Outcome::NeedsSteps, "v1"));
     let cmds = commands(&r);
     let order = [
+        "upgrade-verify record -n rok --profile rok",
         "--cascade=orphan",
         "upgrade-restart quiesce",
         "rok-disk-manager",
         "rok-kmod",
         "rok-cluster",
         "rok-operator/overlays",
-        "upgrade-wait rok",
+        "upgrade-restart resume -n rok",
+        "upgrade-verify wait -n rok --profile rok --to v2",
     ];
     let positions: Vec<usize> = order
         .iter()
@@ -504,7 +502,7 @@ fn rok_quiesces_then_upgrades_components_in_order() {
         .collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "{cmds:#?}");
     assert!(
-        cmds[positions[1]].contains("-n rok rok-system/sts/rok-operator sts/rok-csi-controller")
+        cmds[positions[2]].contains("-n rok rok-system/sts/rok-operator sts/rok-csi-controller")
     );
 }
 
@@ -755,8 +753,13 @@ fn issue8_3_schema_scripts_for_every_target() {
         "{note}"
     );
     assert!(
-        note.contains("KubeFATE's upgrade Job"),
+        note.contains("kubectl upgrade-migrate-db apply"),
         "who runs them is said: {note}"
+    );
+    assert!(
+        commands(&report).contains(&"kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.7.2 --to v1.10.0 --backup fate-9999-v1.7.2.sql.manifest.json"),
+        "{:#?}",
+        report.steps
     );
     let report = check(
         "fate",
@@ -874,4 +877,37 @@ fn issue8_5_an_old_claim_never_copied_is_critical_after_the_redeploy() {
         "{:#?}",
         r.findings
     );
+}
+
+/// Issue 8, item 2: with target manifests, each adoption is checked against the StatefulSet
+/// in them (`--for-statefulset NAME -f FILE`), and a node manager takes its own ordinal's claim.
+#[test]
+fn issue8_2_adoptions_name_the_target_manifests() {
+    let target =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios/fate-1.9.0.yaml");
+    let snapshot = cluster_file("v1.8.0", Mode::StorageClass);
+    let profile = profile::builtin("fate").unwrap();
+    let targets = upgrade_shared::yaml::read_objects(&target)
+        .unwrap()
+        .into_iter()
+        .map(|o| ("fate-1.9.0.yaml".to_string(), o))
+        .collect();
+    let r = plan::check(
+        &profile,
+        &snapshot,
+        &Options {
+            from: None,
+            to: Some(v("v1.9.0")),
+            targets,
+        },
+    )
+    .unwrap();
+    let cmds = commands(&r);
+    for expected in [
+        "kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql -f fate-1.9.0.yaml",
+        "kubectl upgrade-migrate-pv adopt nodemanager-0-data data-dir-nodemanager-0 -n fate-9999 --for-statefulset nodemanager -f fate-1.9.0.yaml",
+        "kubectl upgrade-migrate-pv adopt nodemanager-1-data data-dir-nodemanager-1 -n fate-9999 --for-statefulset nodemanager -f fate-1.9.0.yaml",
+    ] {
+        assert!(cmds.contains(&expected), "{expected}: {cmds:#?}");
+    }
 }

@@ -25,39 +25,43 @@ struct TargetObject {
 }
 
 fn workloads(ctx: &Context<'_>) -> Vec<TargetObject> {
-    let mut out = Vec::new();
-    for (_, value) in &ctx.options.targets {
-        let kind = match value["kind"].as_str() {
-            Some("Deployment") => WorkloadKind::Deployment,
-            Some("StatefulSet") => WorkloadKind::StatefulSet,
-            Some("DaemonSet") => WorkloadKind::DaemonSet,
-            _ => continue,
-        };
-        let spec = &value["spec"];
-        out.push(TargetObject {
-            kind,
-            name: value
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            template: serde_json::from_value(spec["template"].clone()).ok(),
-            claim_templates: spec["volumeClaimTemplates"]
-                .as_array()
-                .map(|ts| {
-                    ts.iter()
-                        .filter_map(|t| {
-                            t.pointer("/metadata/name")
-                                .and_then(Value::as_str)
-                                .map(str::to_string)
-                        })
-                        .collect()
-                })
-                .unwrap_or_default(),
-            replicas: spec["replicas"].as_u64().unwrap_or(1) as u32,
-        });
-    }
-    out
+    ctx.options
+        .targets
+        .iter()
+        .filter_map(|(_, value)| workload_object(value))
+        .collect()
+}
+
+fn workload_object(value: &Value) -> Option<TargetObject> {
+    let kind = match value["kind"].as_str() {
+        Some("Deployment") => WorkloadKind::Deployment,
+        Some("StatefulSet") => WorkloadKind::StatefulSet,
+        Some("DaemonSet") => WorkloadKind::DaemonSet,
+        _ => return None,
+    };
+    let spec = &value["spec"];
+    Some(TargetObject {
+        kind,
+        name: value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        template: serde_json::from_value(spec["template"].clone()).ok(),
+        claim_templates: spec["volumeClaimTemplates"]
+            .as_array()
+            .map(|ts| {
+                ts.iter()
+                    .filter_map(|t| {
+                        t.pointer("/metadata/name")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        replicas: spec["replicas"].as_u64().unwrap_or(1) as u32,
+    })
 }
 
 impl TargetObject {
@@ -98,6 +102,18 @@ fn belongs(component: &Component, object: &TargetObject, profile_name: Option<&s
         .and_then(|m| m.labels.as_ref());
     (labels.is_some() && selector_matches(&reqs, labels))
         || profile_name == Some(object.name.as_str())
+}
+
+/// The target manifest file that holds a component's workload.
+pub fn target_file(ctx: &Context<'_>, component: &Component) -> Option<String> {
+    let profile_name = component.workload_at(&ctx.to).map(|w| w.name.as_str());
+    ctx.options
+        .targets
+        .iter()
+        .find(|(_, value)| {
+            workload_object(value).is_some_and(|o| belongs(component, &o, profile_name))
+        })
+        .map(|(file, _)| file.clone())
 }
 
 /// The target's workload for a component, found by the component's selector on the pod
@@ -259,6 +275,17 @@ pub(super) fn immutable_statefulset_fields(
             evidence: changed.iter().map(|f| format!("sts/{name} {f}")).collect(),
             impact: Outcome::NeedsSteps,
         });
+        // The profile may know the change already and carry the pair among its own steps,
+        // in the order the application's guide gives: then it is not asked for twice.
+        let known = ctx.edges_in_use().iter().any(|e| {
+            e.steps.iter().any(|t| {
+                t.command
+                    .starts_with(&format!("kubectl delete sts {name} "))
+            })
+        });
+        if known {
+            continue;
+        }
         Plan::push(
             &mut plan.prepare,
             format!(
@@ -271,19 +298,10 @@ pub(super) fn immutable_statefulset_fields(
             format!(
                 "Re-create sts/{name} from the target manifests; it adopts the running pods and existing claims"
             ),
-            format!("kubectl apply -f {} -n {ns}", shell_word(file)),
+            format!(
+                "kubectl apply -f {} -n {ns}",
+                crate::runbook::shell_word(file)
+            ),
         );
-    }
-}
-
-/// Quotes a file path for a shell when it needs quoting.
-fn shell_word(text: &str) -> String {
-    if text
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
-    {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
     }
 }

@@ -8,6 +8,8 @@ mod progress;
 mod schema;
 mod volumes;
 
+pub use manifests::target_file;
+
 use crate::context::Context;
 use crate::finding::Finding;
 use crate::runbook::Plan;

@@ -72,11 +72,21 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
         } else if old_kind == Some(WorkloadKind::Deployment)
             && target.kind == WorkloadKind::StatefulSet
         {
+            // A component that becomes one replica of a shared StatefulSet (FATE's node
+            // managers) takes that ordinal's claims only.
+            let ordinal = c.workload_at(&ctx.to).and_then(|w| w.ordinal);
             let renamed: Vec<(String, String)> = old
                 .iter()
                 .filter(|o| !target.claims.contains(o))
                 .cloned()
-                .zip(target.claims.iter().filter(|n| !old.contains(n)).cloned())
+                .zip(
+                    target
+                        .claims
+                        .iter()
+                        .filter(|n| !old.contains(n))
+                        .filter(|n| ordinal.is_none_or(|o| n.ends_with(&format!("-{o}"))))
+                        .cloned(),
+                )
                 .collect();
             if renamed.is_empty() {
                 continue;
@@ -106,6 +116,27 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
                 format!("Stop {workload} so that no pod uses its claims"),
                 format!("kubectl scale {workload} --replicas=0 -n {ns}"),
             );
+            // The claim is only free once the pod is gone, not when the scale is accepted: a
+            // terminating pod still mounts it (graceful deletion, 30 s by default).
+            Plan::push(
+                &mut plan.prepare,
+                format!("Wait until the pods of {workload} are gone"),
+                format!(
+                    "kubectl wait --for=delete pod -l {} -n {ns} --timeout=5m",
+                    c.selector
+                ),
+            );
+            // With target manifests the adoption checks the claim against the StatefulSet's
+            // template there; the StatefulSet does not exist before the upgrade.
+            let check_against = crate::rules::manifests::target_file(ctx, c)
+                .map(|file| {
+                    format!(
+                        " --for-statefulset {} -f {}",
+                        target.name,
+                        crate::runbook::shell_word(&file)
+                    )
+                })
+                .unwrap_or_default();
             for (old_claim, new_claim) in &renamed {
                 Plan::push(
                     &mut plan.prepare,
@@ -113,8 +144,7 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
                         "Hand the volume of {old_claim} to {new_claim} without copying (Retain first, then pre-bind)"
                     ),
                     format!(
-                        "kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns} --for-statefulset {}",
-                        target.name
+                        "kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns}{check_against}"
                     ),
                 );
                 handled.insert(old_claim.clone());
@@ -226,7 +256,7 @@ fn copy_steps(
                 "Once the new {} serves the data, delete the old claim and its volume",
                 c.name
             ),
-            format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns} --yes"),
+            format!("kubectl upgrade-migrate-pv cleanup {old_claim} -n {ns}"),
         );
     }
 }
