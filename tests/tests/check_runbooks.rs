@@ -15,7 +15,8 @@ use upgrade_e2e::harness::{TestCluster, plugin_binary, scenario};
 
 /// Plugins whose steps run.
 const RUN: &[&str] = &["migrate-pv", "migrate-db", "restart", "verify"];
-/// Plugins whose steps are skipped for now: `kubectl upgrade-backup dump|restore`.
+/// Plugins whose steps are skipped for now: `kubectl upgrade-backup dump` needs the scenario's
+/// MySQL to answer, which the FATE scenarios here do not wait for yet.
 const NOT_YET: &[&str] = &["backup"];
 
 /// The longest one step may take.
