@@ -113,13 +113,24 @@ pub fn offline_snapshot(files: &[PathBuf], namespace: Option<&str>) -> anyhow::R
 /// Runs the command and returns the exit code.
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     if args.list_profiles {
-        let rows: Vec<Vec<String>> = profile::catalogue()
-            .into_iter()
-            .map(|(name, title)| vec![name.to_string(), title])
-            .collect();
-        output::print(&output::table(&["name", "title"], &rows, |_, c| {
-            c.to_string()
-        }))?;
+        let catalogue = profile::catalogue();
+        let text = match args.output.format {
+            Format::Table => {
+                let rows: Vec<Vec<String>> = catalogue
+                    .into_iter()
+                    .map(|(name, title)| vec![name.to_string(), title])
+                    .collect();
+                output::table(&["name", "title"], &rows, |_, c| c.to_string())
+            }
+            format => {
+                let list: Vec<serde_json::Value> = catalogue
+                    .into_iter()
+                    .map(|(name, title)| serde_json::json!({"name": name, "title": title}))
+                    .collect();
+                output::to_document(&list, format)?
+            }
+        };
+        output::print(&text)?;
         return Ok(exit::OK);
     }
     if let Some(ns) = &args.kube.namespace {

@@ -406,3 +406,21 @@ fn issue8_4_an_empty_namespace_exits_two() {
         "no FATE components in namespace nosuchns (looked for fateMoudle=mysql, ",
     );
 }
+
+/// Issue 8, item 10: `--list-profiles -o json` prints JSON, not a table.
+#[test]
+fn issue8_10_list_profiles_follows_the_output_format() {
+    let o = run(&["--list-profiles", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    let names: Vec<&str> = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(names, ["fate", "foundationdb", "kubeflow", "rok"]);
+    let yaml: serde_json::Value =
+        serde_saphyr::from_str(&stdout(&run(&["--list-profiles", "-o", "yaml"]))).unwrap();
+    assert_eq!(yaml, json);
+}
