@@ -911,3 +911,30 @@ fn issue8_2_adoptions_name_the_target_manifests() {
         assert!(cmds.contains(&expected), "{expected}: {cmds:#?}");
     }
 }
+
+/// Issue 8, item 9: after `upgrade-migrate-pv retain`, the recorded original policy keeps the
+/// restore-policy step in the runbook.
+#[test]
+fn issue8_9_recorded_original_policies_keep_the_restore_step() {
+    let mut snapshot = offline_snapshot(&[fixture("fate-1.8.0-storage-class.yaml")], None).unwrap();
+    let pv = snapshot
+        .volumes
+        .iter_mut()
+        .find(|v| v.metadata.name.as_deref() == Some("pvc-0865a743-9bfb-4990-bd26-84b0241f0084"))
+        .unwrap();
+    pv.spec.as_mut().unwrap().persistent_volume_reclaim_policy = Some("Retain".into());
+    pv.metadata.annotations = Some(
+        [(
+            "upgrade.kubectl-upgrade.dev/original-reclaim-policy".to_string(),
+            "Delete".to_string(),
+        )]
+        .into(),
+    );
+    let report = check("fate", &snapshot, None, "v1.9.0");
+    let cmds = commands(&report);
+    assert!(!cmds.iter().any(|c| c.contains(" retain ")), "{cmds:#?}");
+    assert!(
+        cmds.contains(&"kubectl upgrade-migrate-pv restore-policy -n fate-9999 --all"),
+        "{cmds:#?}"
+    );
+}

@@ -11,6 +11,10 @@ use crate::finding::{Finding, Severity};
 use crate::persistence::chart_managed;
 use crate::runbook::{Plan, claim_size, component_claims};
 
+/// The annotation in which `kubectl upgrade-migrate-pv retain` records a volume's original
+/// reclaim policy.
+const ORIGINAL_POLICY: &str = "upgrade.kubectl-upgrade.dev/original-reclaim-policy";
+
 /// What the target version runs a component as.
 pub(super) struct Target {
     pub kind: WorkloadKind,
@@ -370,10 +374,18 @@ fn reclaim_policies(
     let mut delete = Vec::new();
     let mut unknown = Vec::new();
     let mut not_kept = Vec::new();
+    // Volumes migrate-pv already retained carry their original policy: it still has to go
+    // back after the upgrade.
+    let mut recorded = false;
     for name in claims {
         let claim = ctx.snapshot.claim(ns, name);
         match claim.and_then(|c| ctx.snapshot.volume_of(c)) {
             Some(pv) => {
+                recorded |= pv
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(ORIGINAL_POLICY));
                 let policy = pv
                     .spec
                     .as_ref()
@@ -447,14 +459,16 @@ fn reclaim_policies(
         .map(|(c, _)| c.clone())
         .chain(unknown)
         .collect();
-    if !to_retain.is_empty() {
-        plan.prepare.insert(
-            0,
+    if !to_retain.is_empty() || recorded {
+        if !to_retain.is_empty() {
+            plan.prepare.insert(
+                0,
             crate::finding::Step {
                 description: "Keep the volumes whatever happens to their claims (reclaim policy Retain; the original is recorded)".into(),
                 command: format!("kubectl upgrade-migrate-pv retain {} -n {ns}", to_retain.join(" ")),
             },
         );
+        }
         Plan::push(
             &mut plan.finish,
             "After the upgrade is verified, put the original reclaim policies back",
