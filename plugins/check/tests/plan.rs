@@ -938,3 +938,16 @@ fn issue8_9_recorded_original_policies_keep_the_restore_step() {
         "{cmds:#?}"
     );
 }
+
+/// Issue 8, item 8: a target given as a major means that major, not its .0.0 release.
+#[test]
+fn issue8_8_a_major_target_is_that_major() {
+    let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
+    let r = check("rok", &snapshot, Some("v1.5.3"), "v1");
+    assert_ne!(r.verdict, Outcome::Blocked, "{:#?}", r.findings);
+    assert!(
+        codes(&r).contains(&"already-at-target"),
+        "{:#?}",
+        r.findings
+    );
+}

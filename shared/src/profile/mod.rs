@@ -362,6 +362,11 @@ impl Change {
     /// Classifies the move from `from` to `to`.
     pub fn between(from: &Version, to: &Version) -> Change {
         use std::cmp::Ordering::*;
+        // A target written as a major (or major.minor) means that line: `v1` while v1.5.3
+        // runs is where the application already is, not a downgrade to v1.0.0.
+        if to.covers(from) {
+            return Change::Same;
+        }
         let same_line = from.major == to.major && from.minor.unwrap_or(0) == to.minor.unwrap_or(0);
         match from.cmp_numbers(to) {
             Equal => Change::Same,
