@@ -9,6 +9,8 @@
 //! inserted in a copy of the real script (passed with `--scripts-dir`), while the test holds
 //! that lock from its own connection, so the apply is stopped exactly there.
 
+#![allow(clippy::unwrap_used)] // test helpers fail loudly by design
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
