@@ -50,6 +50,10 @@ fn cases() -> Vec<Case> {
     let example = example.display().to_string();
     let fdb = fixture("fdb-cluster.yaml");
     let kubeflow = fixture("kubeflow-minio.yaml");
+    let kubeflow_17 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/kubeflow-1.7-minio.yaml")
+        .display()
+        .to_string();
     let rok = fixture("rok.yaml");
     let rok_v2 = fixture("rok-tools-v2.yaml");
     vec![
@@ -60,6 +64,10 @@ fn cases() -> Vec<Case> {
         case("fate", &["--from-file", &example, "--to", "v1.9.0"]),
         case("foundationdb", &["--from-file", &fdb, "--to", "7.3.1"]),
         case("kubeflow", &["--from-file", &kubeflow, "--to", "1.7"]),
+        case(
+            "kubeflow",
+            &["--from-file", &kubeflow, "--to", "1.7", "-f", &kubeflow_17],
+        ),
         case(
             "rok",
             &[
@@ -167,6 +175,8 @@ fn templates(profile: &str) -> Vec<String> {
         .expect("profile file");
     text.lines()
         .filter_map(|l| l.trim_start().strip_prefix("command:"))
+        // `command: [pkill, fdbserver]` is an in-place restart's argv, not a runbook step.
+        .filter(|c| !c.trim_start().starts_with('['))
         .map(|c| {
             let c = c.trim();
             let c = c

@@ -184,16 +184,24 @@ fn redeployed(
         evidence: old.iter().map(|o| format!("pvc/{o}")).collect(),
         impact: Outcome::NeedsSteps,
     });
+    if fresh.len() < old.len() {
+        // Without the target manifests the new claim's name is not known, and a copy command
+        // with a placeholder cannot run as printed: say how to get the real steps instead.
+        Plan::push(
+            &mut plan.migrate,
+            format!(
+                "The new {}'s claim is named only by the target version's manifests: once it is deployed, list its claims with this command, then run this check again with -f FILE (the new version's manifests) to get the stop, copy, verify and start steps for {}",
+                c.name,
+                old.join(", ")
+            ),
+            format!("kubectl get pvc -n {ns} -l {}", c.selector),
+        );
+        return;
+    }
     let pairs: Vec<(String, String)> = old
         .iter()
-        .enumerate()
-        .map(|(i, o)| {
-            let dest = fresh
-                .get(i)
-                .map(|s| s.to_string())
-                .unwrap_or_else(|| format!("<new {} claim>", c.name));
-            (o.clone(), dest)
-        })
+        .zip(fresh)
+        .map(|(o, dest)| (o.clone(), dest.to_string()))
         .collect();
     copy_steps(ctx, c, ns, target, &pairs, plan);
 }
@@ -232,14 +240,7 @@ fn copy_steps(
             .unwrap_or_default();
         Plan::push(
             &mut plan.migrate,
-            if dest.starts_with('<') {
-                format!(
-                    "Copy {old_claim} into the new {}'s claim and verify every file and checksum{size}; find the claim with: kubectl get pvc -n {ns} -l {}",
-                    c.name, c.selector
-                )
-            } else {
-                format!("Copy {old_claim} into {dest} and verify every file and checksum{size}")
-            },
+            format!("Copy {old_claim} into {dest} and verify every file and checksum{size}"),
             format!(
                 "kubectl upgrade-migrate-pv copy {old_claim} {dest} -n {ns} --verify=checksum --yes"
             ),
