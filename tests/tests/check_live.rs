@@ -160,12 +160,45 @@ fn kubeflow_minio_data_is_copied_to_the_new_deployment() {
     );
     assert_eq!(code, 1);
     assert_eq!(report["verdict"], "needs-steps");
-    let commands = commands(&report);
+    // Without the target manifests the new claim is not known: no copy command with a
+    // placeholder, but the command that lists the new claims.
+    let without = commands(&report);
     assert!(
-        commands
+        without
             .iter()
-            .any(|c| c.starts_with("kubectl upgrade-migrate-pv copy minio-data-minio-0 ")),
-        "{commands:#?}"
+            .all(|c| !c.contains('<') && !c.contains("migrate-pv copy")),
+        "{without:#?}"
+    );
+    assert!(
+        without
+            .contains(&"kubectl get pvc -n kubeflow -l app.kubernetes.io/name=minio".to_string()),
+        "{without:#?}"
+    );
+    // With them, the copy goes into the claim the new StatefulSet's template names.
+    let target = upgrade_e2e::harness::scenario("kubeflow-1.7-minio.yaml");
+    let target = target.display().to_string();
+    let (code, report) = check(
+        &cluster,
+        &[
+            "--profile",
+            "kubeflow",
+            "-n",
+            "kubeflow",
+            "--from",
+            "1.6",
+            "--to",
+            "1.7",
+            "-f",
+            &target,
+        ],
+    );
+    assert_eq!(code, 1);
+    let with = commands(&report);
+    assert!(
+        with.iter().any(|c| c.starts_with(
+            "kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-2a5fa6a7-minio-0 "
+        )),
+        "{with:#?}"
     );
 }
 

@@ -27,15 +27,11 @@ pub const ROLLOUT: &str = "rollout";
 /// Key of the quiesce entry.
 pub const QUIESCE: &str = "quiesce";
 
-/// Connects as kubectl would. The client's own retry of 429 answers is turned off: an
-/// eviction a disruption budget refuses comes back as 429, and the rollout waits on it
-/// itself, saying why; other retryable answers go through `cluster::retry`.
+/// Connects as kubectl would, through the shared client: the default connect and request
+/// limits hold, and the client's own retry of 429 answers is off (an eviction a disruption
+/// budget refuses comes back as 429, and the rollout waits on it itself, saying why); other
+/// retryable answers go through `cluster::retry`.
 pub async fn connect(args: &crate::Args) -> anyhow::Result<Cluster> {
-    let mut config = args.kube.config().await?;
-    config.default_retry = false;
-    let namespace = config.default_namespace.clone();
-    let url = config.cluster_url.clone();
-    let client = kube::Client::try_from(config)
-        .map_err(|e| anyhow::anyhow!("cannot build a client for {url}: {e}"))?;
+    let (client, namespace) = args.kube.client().await?;
     Ok(Cluster { client, namespace })
 }
