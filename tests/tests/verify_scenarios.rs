@@ -131,6 +131,11 @@ fn fate_1_8_0_to_1_9_0_on_a_storage_class_without_adoption_names_the_volumes_lef
         .and_then(|vs| vs.iter().find(|v| v["claim"] == "mysql-data"))
         .expect("mysql-data recorded")
         .clone();
+    let python = b["volumes"]
+        .as_array()
+        .and_then(|vs| vs.iter().find(|v| v["claim"] == "python-data"))
+        .expect("python-data recorded")
+        .clone();
     // The chart's upgrade as KubeFATE runs it: the Deployments go, StatefulSets come with
     // claims of their own; Helm deletes the old claims, and their Delete volumes with them.
     c.kubectl(&[
@@ -154,7 +159,10 @@ fn fate_1_8_0_to_1_9_0_on_a_storage_class_without_adoption_names_the_volumes_lef
         "--wait=true",
     ])
     .ok();
-    let (_, report) = until_difference(&c, &["-n", "fate-9999"], "volume-lost", "pv/");
+    // The volume controller reclaims the two volumes one after the other: wait for each.
+    let pv = |v: &serde_json::Value| format!("pv/{}", v["volume"].as_str().expect("volume"));
+    until_difference(&c, &["-n", "fate-9999"], "volume-lost", &pv(&mysql));
+    let (_, report) = until_difference(&c, &["-n", "fate-9999"], "volume-lost", &pv(&python));
     let lost: Vec<String> = differences(&report)
         .into_iter()
         .filter(|(code, _)| code == "volume-lost")
