@@ -114,6 +114,19 @@ CREATE PROCEDURE blobs_count() SELECT COUNT(*) FROM blobs;
 fn fate_cluster() -> TestCluster {
     let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
     ready(&c, NS, "deploy/mysql", None);
+    // The server answers while its entrypoint still loads the chart's database, as the
+    // official images' init does: wait for the database itself.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while let Err(e) = run_sql(
+        &c,
+        NS,
+        "deploy/mysql",
+        None,
+        "SELECT COUNT(*) FROM eggroll_meta.server_node",
+    ) {
+        assert!(Instant::now() < deadline, "eggroll_meta never loaded: {e}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
     sql(
         &c,
         NS,

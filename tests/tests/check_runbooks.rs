@@ -134,6 +134,21 @@ fn kubectl(
 /// Runs the check and then its steps; returns the commands that ran and those skipped.
 fn run_runbook(case: &Case) -> (Vec<String>, Vec<String>) {
     let cluster = TestCluster::start(case.scenarios).expect("cluster");
+    // A user runs the check on an installed application: its claims are bound (the binder
+    // resyncs on a period, so right after the scenario loads some may still be Pending).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let phases = cluster.jsonpath(&["pvc", "-n", case.namespace], "{.items[*].status.phase}");
+        if phases.split_whitespace().all(|p| p == "Bound") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "claims in {} never all bound: {phases}",
+            case.namespace
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let dir = cluster.dir.path().join("work");
     std::fs::create_dir_all(&dir).expect("workdir");
     let path = plugin_path(cluster.dir.path());
