@@ -217,8 +217,29 @@ fn matrix_findings(ctx: &Context<'_>) -> Vec<Finding> {
     out
 }
 
+/// Says how a target written without all its parts was read when that makes it a move back:
+/// "; v1 is read as v1.0.0, older than the running v1.5.3".
+fn partial_target_note(ctx: &Context<'_>) -> String {
+    let to = &ctx.to;
+    if (to.minor.is_some() && to.patch.is_some()) || ctx.from.cmp_numbers(to).is_le() {
+        return String::new();
+    }
+    let full = Version {
+        minor: Some(to.minor.unwrap_or(0)),
+        patch: Some(to.patch.unwrap_or(0)),
+        ..to.clone()
+    };
+    format!(
+        "; {} is read as {}, older than the running {}",
+        ctx.display(to),
+        ctx.display(&full),
+        ctx.display(&ctx.from)
+    )
+}
+
 fn matrix_finding(ctx: &Context<'_>, mode: Mode, scope: &str) -> Finding {
     let (from, to) = (ctx.display(&ctx.from), ctx.display(&ctx.to));
+    let note = partial_target_note(ctx);
     match ctx.edge_for(mode) {
         Some(edge) => Finding {
             severity: match edge.outcome {
@@ -229,7 +250,7 @@ fn matrix_finding(ctx: &Context<'_>, mode: Mode, scope: &str) -> Finding {
             component: ctx.profile.name.clone(),
             code: "upgrade-path".into(),
             message: format!(
-                "{from} → {to} with persistence {}: {} ({})",
+                "{from} → {to} with persistence {}: {} ({}){note}",
                 scope,
                 edge.outcome.as_str(),
                 edge.reason
@@ -243,7 +264,7 @@ fn matrix_finding(ctx: &Context<'_>, mode: Mode, scope: &str) -> Finding {
             component: ctx.profile.name.clone(),
             code: "upgrade-path".into(),
             message: format!(
-                "{from} → {to} with persistence {} is not an upgrade path the {} profile knows",
+                "{from} → {to} with persistence {} is not an upgrade path the {} profile knows{note}",
                 scope,
                 ctx.profile.name
             ),

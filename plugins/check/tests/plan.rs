@@ -947,15 +947,72 @@ fn issue8_9_recorded_original_policies_keep_the_restore_step() {
     );
 }
 
-/// Issue 8, item 8: a target given as a major means that major, not its .0.0 release.
+/// Issue 8, item 8: a target given as a major means that major's first release, so `--to v1`
+/// while v1.5.3 runs goes back, and Rok's etcd migrations only go forward.
 #[test]
-fn issue8_8_a_major_target_is_that_major() {
+fn issue8_8_a_major_target_below_the_running_release_is_a_downgrade() {
     let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
     let r = check("rok", &snapshot, Some("v1.5.3"), "v1");
-    assert_ne!(r.verdict, Outcome::Blocked, "{:#?}", r.findings);
+    assert_eq!(r.verdict, Outcome::Blocked, "{:#?}", r.findings);
+    assert!(
+        !codes(&r).contains(&"already-at-target"),
+        "{:#?}",
+        r.findings
+    );
+    let path = r
+        .findings
+        .iter()
+        .find(|f| f.code == "upgrade-path")
+        .expect("upgrade-path finding");
+    assert!(
+        path.message.contains("v1 is read as v1.0.0") && path.message.contains("forward only"),
+        "{}",
+        path.message
+    );
+    // The running release itself, or the major above it, are not downgrades.
+    let r = check("rok", &snapshot, Some("v1.5.3"), "v1.5.3");
     assert!(
         codes(&r).contains(&"already-at-target"),
         "{:#?}",
         r.findings
     );
+    let r = check("rok", &snapshot, Some("v1.5.3"), "v2");
+    assert_eq!(r.verdict, Outcome::NeedsSteps, "{:#?}", r.findings);
+}
+
+/// Issue 8, item 8: the immutable-field remedy is one delete --cascade=orphan and one apply per
+/// StatefulSet, and the apply names the manifest file the user gave with -f.
+#[test]
+fn issue8_8_the_immutable_field_remedy_appears_once_per_statefulset() {
+    let snapshot = offline_snapshot(&[fixture("rok.yaml")], Some("rok")).unwrap();
+    let r = try_check(
+        "rok",
+        &snapshot,
+        Some("v1.5.3"),
+        "v2",
+        &["rok-tools-same.yaml", "rok-tools-v2.yaml"],
+    )
+    .unwrap();
+    let cmds = commands(&r);
+    let deletes: Vec<&&str> = cmds
+        .iter()
+        .filter(|c| c.contains("--cascade=orphan"))
+        .collect();
+    assert_eq!(
+        deletes,
+        [&"kubectl delete sts rok-tools -n rok --cascade=orphan"],
+        "{cmds:#?}"
+    );
+    let applies: Vec<&&str> = cmds
+        .iter()
+        .filter(|c| c.starts_with("kubectl apply -f "))
+        .collect();
+    assert_eq!(applies.len(), 1, "{cmds:#?}");
+    assert!(
+        applies[0].ends_with("/rok-tools-v2.yaml -n rok"),
+        "the file whose StatefulSet changes the immutable fields: {cmds:#?}"
+    );
+    let delete = cmds.iter().position(|c| c.contains("--cascade=orphan"));
+    let apply = cmds.iter().position(|c| c.starts_with("kubectl apply -f "));
+    assert!(delete < apply, "{cmds:#?}");
 }

@@ -362,11 +362,9 @@ impl Change {
     /// Classifies the move from `from` to `to`.
     pub fn between(from: &Version, to: &Version) -> Change {
         use std::cmp::Ordering::*;
-        // A target written as a major (or major.minor) means that line: `v1` while v1.5.3
-        // runs is where the application already is, not a downgrade to v1.0.0.
-        if to.covers(from) {
-            return Change::Same;
-        }
+        // A target written as a major (or major.minor) means that release, its missing parts
+        // zero: `v1` while v1.5.3 runs is a move back to v1.0.0, never "already there" (the
+        // upgrade tools the profiles describe install what is named, not the newest of a line).
         let same_line = from.major == to.major && from.minor.unwrap_or(0) == to.minor.unwrap_or(0);
         match from.cmp_numbers(to) {
             Equal => Change::Same,
@@ -688,4 +686,31 @@ pub fn catalogue() -> BTreeMap<&'static str, String> {
         .into_iter()
         .filter_map(|name| builtin(name).ok().map(|p| (name, p.title)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(s: &str) -> Version {
+        Version::parse(s).expect("version")
+    }
+
+    #[test]
+    fn a_partial_target_is_its_first_release() {
+        assert_eq!(
+            Change::between(&v("v1.5.3"), &v("v1")),
+            Change::MinorDowngrade
+        );
+        assert_eq!(
+            Change::between(&v("7.1.33"), &v("7.1")),
+            Change::PatchDowngrade
+        );
+        assert_eq!(Change::between(&v("v1.0.0"), &v("v1")), Change::Same);
+        assert_eq!(Change::between(&v("1.7"), &v("1.7")), Change::Same);
+        assert_eq!(
+            Change::between(&v("v1.5.3"), &v("v2")),
+            Change::MinorUpgrade
+        );
+    }
 }

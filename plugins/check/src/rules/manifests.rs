@@ -104,16 +104,46 @@ fn belongs(component: &Component, object: &TargetObject, profile_name: Option<&s
         || profile_name == Some(object.name.as_str())
 }
 
-/// The target manifest file that holds a component's workload.
+/// The target manifest file that holds a component's workload: the one whose StatefulSet
+/// changes fields the API server refuses to update when there is one (that is the file the
+/// re-create step must apply), else the first.
 pub fn target_file(ctx: &Context<'_>, component: &Component) -> Option<String> {
     let profile_name = component.workload_at(&ctx.to).map(|w| w.name.as_str());
-    ctx.options
+    let candidates: Vec<&(String, Value)> = ctx
+        .options
         .targets
         .iter()
-        .find(|(_, value)| {
+        .filter(|(_, value)| {
             workload_object(value).is_some_and(|o| belongs(component, &o, profile_name))
         })
+        .collect();
+    candidates
+        .iter()
+        .find(|(_, value)| immutable_change(ctx, value).is_some())
+        .or(candidates.first())
         .map(|(file, _)| file.clone())
+}
+
+/// For a target StatefulSet that exists live: its name, namespace and the fields it changes
+/// that cannot be updated in place (`None` when it changes none).
+fn immutable_change(
+    ctx: &Context<'_>,
+    target: &Value,
+) -> Option<(String, String, Vec<&'static str>)> {
+    if target["kind"] != "StatefulSet" {
+        return None;
+    }
+    let name = target.pointer("/metadata/name").and_then(Value::as_str)?;
+    let ns = target
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or(&ctx.snapshot.namespace);
+    let live = ctx.snapshot.statefulsets.iter().find(|s| {
+        s.metadata.name.as_deref() == Some(name)
+            && s.metadata.namespace.as_deref().is_none_or(|n| n == ns)
+    })?;
+    let changed = changed_immutable_fields(live, target);
+    (!changed.is_empty()).then(|| (name.to_string(), ns.to_string(), changed))
 }
 
 /// The target's workload for a component, found by the component's selector on the pod
@@ -236,27 +266,17 @@ pub(super) fn immutable_statefulset_fields(
     findings: &mut Vec<Finding>,
     plan: &mut Plan,
 ) {
+    // One finding and one delete + apply pair per StatefulSet, however many -f documents
+    // describe it.
+    let mut seen: BTreeSet<(String, String)> = BTreeSet::new();
     for (file, target) in &ctx.options.targets {
-        if target["kind"] != "StatefulSet" {
-            continue;
-        }
-        let Some(name) = target.pointer("/metadata/name").and_then(Value::as_str) else {
+        let Some((name, ns, changed)) = immutable_change(ctx, target) else {
             continue;
         };
-        let ns = target
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .unwrap_or(&ctx.snapshot.namespace);
-        let Some(live) = ctx.snapshot.statefulsets.iter().find(|s| {
-            s.metadata.name.as_deref() == Some(name)
-                && s.metadata.namespace.as_deref().is_none_or(|n| n == ns)
-        }) else {
-            continue;
-        };
-        let changed = changed_immutable_fields(live, target);
-        if changed.is_empty() {
+        if !seen.insert((ns.clone(), name.clone())) {
             continue;
         }
+        let (name, ns) = (name.as_str(), ns.as_str());
         let component = ctx
             .profile
             .components
