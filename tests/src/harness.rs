@@ -99,6 +99,37 @@ impl TestCluster {
         Run::from(child.wait_with_output().expect("kubectl finishes"))
     }
 
+    /// What a test prints when a pod's server never answered: the namespace's pods with their
+    /// restart counts, the container logs of `target` (a pod or `deploy/NAME`), and those of
+    /// the previous run of a restarted container.
+    pub fn pod_report(&self, ns: &str, target: &str) -> String {
+        let mut out = String::new();
+        for args in [
+            vec!["get", "pods", "-n", ns, "-o", "wide"],
+            vec!["logs", "-n", ns, target, "--all-containers", "--tail", "40"],
+            vec![
+                "logs",
+                "-n",
+                ns,
+                target,
+                "--all-containers",
+                "--previous",
+                "--tail",
+                "40",
+            ],
+            vec!["get", "events", "-n", ns],
+        ] {
+            let r = self.kubectl(&args);
+            out.push_str(&format!(
+                "$ kubectl {}\n{}{}\n",
+                args.join(" "),
+                r.stdout,
+                r.stderr
+            ));
+        }
+        out
+    }
+
     /// `kubectl apply -f -` with this YAML.
     pub fn apply(&self, yaml: &str) -> String {
         self.kubectl_stdin(&["apply", "-f", "-"], Some(yaml)).ok()

@@ -45,7 +45,11 @@ fn ready(c: &TestCluster, ns: &str, target: &str, password: Option<&str>) {
     loop {
         match run_sql(c, ns, target, password, "SELECT 1") {
             Ok(_) => return,
-            Err(e) => assert!(Instant::now() < deadline, "the server never answered: {e}"),
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "the server never answered: {e}\n{}",
+                c.pod_report(ns, target)
+            ),
         }
         std::thread::sleep(Duration::from_millis(300));
     }

@@ -6,7 +6,7 @@ mod verify_support;
 
 use serde_json::Value;
 use upgrade_e2e::harness::TestCluster;
-use verify_support::{record, run, settled, until_difference, verify};
+use verify_support::{record, run, settled, until_difference, until_difference_where, verify};
 
 #[test]
 fn a_crash_looping_pod_is_named() {
@@ -50,23 +50,26 @@ fn a_rollout_left_half_done_is_named_with_its_counts() {
             {"op": "add", "path": "/spec/template/spec/containers/0/readinessProbe", "value": {"exec": {"command": ["false"]}, "periodSeconds": 1}}]"#,
     ])
     .ok();
-    let (d, _) = until_difference(
+    // Until the controller has observed the new generation, the difference says so; then it
+    // names the stuck counts.
+    let stuck = |d: &Value| {
+        let message = d["message"].as_str().unwrap_or_default();
+        [
+            "replicas updated",
+            "old replicas are pending termination",
+            "updated replicas available",
+        ]
+        .iter()
+        .any(|m| message.contains(m))
+    };
+    let (d, _) = until_difference_where(
         &c,
         &["-n", "fate-9999"],
         "rollout-incomplete",
         "deploy/clustermanager",
+        stuck,
     );
-    let message = d["message"].as_str().unwrap_or_default();
-    assert!(
-        [
-            "replicas updated",
-            "old replicas are pending termination",
-            "updated replicas available"
-        ]
-        .iter()
-        .any(|m| message.contains(m)),
-        "{d:#}"
-    );
+    assert_eq!(d["object"], "deploy/clustermanager", "{d:#}");
     // `wait` gives up at its timeout with the same difference, exit 1.
     let (code, out, _) = run(
         &c,

@@ -22,6 +22,12 @@ pub fn available() -> bool {
 
 /// The shell script the container runs (inside the pod's mount and network namespaces). It
 /// initialises an empty (or marker-only) data directory, then execs the server in the foreground.
+///
+/// As the official images' entrypoint does, the initialisation runs against a temporary server
+/// without networking on a private socket, through the client, and only then does the real
+/// server start and create the socket that readiness looks for. A marker in the data directory
+/// stays until the initialisation has finished: a container killed or failed while it ran (a
+/// restart under load) starts it over instead of serving half-initialised grant tables.
 pub const ENTRYPOINT: &str = r#"
 set -e
 DATADIR=/var/lib/mysql
@@ -29,12 +35,17 @@ mkdir -p "$DATADIR" /run/mysqld
 PASS="${MYSQL_ROOT_PASSWORD:-${MARIADB_ROOT_PASSWORD:-}}"
 SERVER=/usr/sbin/mariadbd
 [ -x "$SERVER" ] || SERVER=/usr/sbin/mysqld
+PENDING="$DATADIR/.sim-init-pending"
+if [ -f "$PENDING" ]; then
+  echo "The initialisation of $DATADIR did not finish; starting it over"
+  find "$DATADIR" -mindepth 1 -maxdepth 1 ! -name .sim-init.sql ! -name .sim-init-pending -exec rm -rf {} +
+fi
 if [ ! -d "$DATADIR/mysql" ]; then
+  : > "$PENDING"
   echo "Initializing database files in $DATADIR"
   mariadb-install-db --user=root --datadir="$DATADIR" --auth-root-authentication-method=normal --skip-test-db >/dev/null
   INIT=/run/mysqld/init.sql
   {
-    echo "FLUSH PRIVILEGES;"
     if [ -n "$PASS" ]; then
       echo "ALTER USER 'root'@'localhost' IDENTIFIED BY '$PASS';"
       echo "CREATE USER IF NOT EXISTS 'root'@'%' IDENTIFIED BY '$PASS';"
@@ -45,7 +56,7 @@ if [ ! -d "$DATADIR/mysql" ]; then
       echo "CREATE USER IF NOT EXISTS '$MYSQL_USER'@'%' IDENTIFIED BY '$MYSQL_PASSWORD';"
       if [ -n "${MYSQL_DATABASE:-}" ]; then echo "GRANT ALL ON \`$MYSQL_DATABASE\`.* TO '$MYSQL_USER'@'%';"; fi
     fi
-    if [ -f "$DATADIR/.sim-init.sql" ]; then cat "$DATADIR/.sim-init.sql"; rm -f "$DATADIR/.sim-init.sql"; fi
+    if [ -f "$DATADIR/.sim-init.sql" ]; then cat "$DATADIR/.sim-init.sql"; echo; fi
     # As the official images do: *.sql in /docker-entrypoint-initdb.d, in name order, against
     # MYSQL_DATABASE when it is set (charts mount their schema there from a ConfigMap).
     for f in /docker-entrypoint-initdb.d/*.sql; do
@@ -54,7 +65,18 @@ if [ ! -d "$DATADIR/mysql" ]; then
       cat "$f"; echo
     done
   } > "$INIT"
-  exec "$SERVER" --user=root --datadir="$DATADIR" --socket=/run/mysqld/mysqld.sock --port=3306 --bind-address=127.0.0.1 --skip-name-resolve --init-file="$INIT"
+  SOCK=/run/mysqld/init.sock
+  "$SERVER" --user=root --datadir="$DATADIR" --skip-networking --socket="$SOCK" --pid-file=/run/mysqld/init.pid &
+  TEMP=$!
+  until mariadb --no-defaults --protocol=socket -S "$SOCK" -uroot -e "SELECT 1" >/dev/null 2>&1; do
+    kill -0 "$TEMP" 2>/dev/null || { echo "the temporary server for the initialisation exited"; exit 1; }
+    sleep 0.2
+  done
+  mariadb --no-defaults --protocol=socket -S "$SOCK" -uroot < "$INIT"
+  rm -f "$INIT"
+  kill "$TEMP"
+  wait "$TEMP" || true
+  rm -f "$DATADIR/.sim-init.sql" "$PENDING"
 fi
 exec "$SERVER" --user=root --datadir="$DATADIR" --socket=/run/mysqld/mysqld.sock --port=3306 --bind-address=127.0.0.1 --skip-name-resolve
 "#;

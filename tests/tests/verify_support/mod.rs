@@ -62,12 +62,27 @@ pub fn until_difference(
     code: &str,
     object: &str,
 ) -> (Value, Value) {
+    until_difference_where(c, args, code, object, |_| true)
+}
+
+/// As [`until_difference`], for a difference that also satisfies `settled` (a state the
+/// cluster reaches after passing through others: a rollout is first not yet observed, then
+/// stuck).
+pub fn until_difference_where(
+    c: &TestCluster,
+    args: &[&str],
+    code: &str,
+    object: &str,
+    settled: impl Fn(&Value) -> bool,
+) -> (Value, Value) {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let (exit, report) = verify(c, args);
         if let Some(d) = report["differences"].as_array().and_then(|ds| {
             ds.iter().find(|d| {
-                d["code"] == code && d["object"].as_str().is_some_and(|o| o.starts_with(object))
+                d["code"] == code
+                    && d["object"].as_str().is_some_and(|o| o.starts_with(object))
+                    && settled(d)
             })
         }) {
             assert_eq!(exit, 1, "differences exit 1: {report:#}");
