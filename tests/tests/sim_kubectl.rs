@@ -222,8 +222,7 @@ fn logs_show_container_output_with_expanded_env() {
 fn delete_then_wait_for_delete() {
     let c = cluster();
     c.apply(STATEFULSET);
-    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
-        .ok();
+    db_0_ready(&c);
     c.kubectl(&["delete", "statefulset", "db", "--wait=false"])
         .ok();
     c.kubectl(&["wait", "--for=delete", "pod/db-0", "--timeout=30s"])
@@ -368,8 +367,7 @@ fn rollout_undo_returns_to_the_previous_replica_set() {
 fn drain_evicts_pods_from_the_node() {
     let c = cluster();
     c.apply(STATEFULSET);
-    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
-        .ok();
+    db_0_ready(&c);
     let out = c.kubectl(&["drain", "sim-node", "--timeout=30s"]).ok();
     assert!(out.contains("pod/db-0 evicted"), "{out}");
     let node = c.get_json(&["node", "sim-node"]);
@@ -382,8 +380,7 @@ fn drain_evicts_pods_from_the_node() {
         WAIT,
     );
     c.kubectl(&["uncordon", "sim-node"]).ok();
-    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
-        .ok();
+    db_0_ready(&c);
 }
 
 #[test]
@@ -446,8 +443,7 @@ fn create_from_a_list_document() {
 fn orphaned_statefulset_pods_are_adopted_by_a_new_statefulset() {
     let c = cluster();
     c.apply(STATEFULSET);
-    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
-        .ok();
+    db_0_ready(&c);
     let pod_uid = c
         .kubectl(&["get", "pod", "db-0", "-o", "jsonpath={.metadata.uid}"])
         .ok();
@@ -474,8 +470,7 @@ fn orphaned_statefulset_pods_are_adopted_by_a_new_statefulset() {
 fn controllers_record_events() {
     let c = cluster();
     c.apply(STATEFULSET);
-    c.kubectl(&["wait", "--for=condition=Ready", "pod/db-0", "--timeout=30s"])
-        .ok();
+    db_0_ready(&c);
     let reasons = c
         .kubectl(&[
             "get",
@@ -589,6 +584,17 @@ fn statefulset_rollout_history_and_undo() {
         &["pod", "db-0"],
         "{.spec.containers[0].image}",
         "busybox:1.36",
+        WAIT,
+    );
+}
+
+/// Waits until the StatefulSet's pod exists and is Ready. (`kubectl wait pod/db-0` fails at
+/// once with NotFound while the controller has not created the pod yet.)
+fn db_0_ready(c: &TestCluster) {
+    c.wait_for(
+        &["pod", "db-0"],
+        "{.status.conditions[?(@.type==\"Ready\")].status}",
+        "True",
         WAIT,
     );
 }
