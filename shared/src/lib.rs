@@ -17,6 +17,7 @@ pub mod output;
 pub mod profile;
 pub mod progress;
 pub mod prompt;
+pub mod pv_journal;
 pub mod quantity;
 pub mod scale;
 pub mod sql;

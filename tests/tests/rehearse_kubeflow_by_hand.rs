@@ -5,7 +5,11 @@
 use upgrade_e2e::harness::rehearse;
 
 #[test]
-#[ignore = "kubectl upgrade-verify verify reports the old MinIO volume (volume-lost after cleanup, volume-unused without it) although migrate-pv verified the copy into the claim MinIO uses now"]
 fn kubeflow_minio_by_hand() {
     rehearse("kubeflow-by-hand", false);
+}
+
+#[test]
+fn kubeflow_minio_by_hand_with_the_copy_killed_and_run_again() {
+    rehearse("kubeflow-by-hand", true);
 }

@@ -8,17 +8,9 @@
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
 use upgrade_shared::cluster::Cluster;
 
-use crate::copy::proof::dest_problem;
-use crate::journal::{CopyProof, Entry};
+use crate::journal::Entry;
 use crate::plan::{Action, Plan, PlanError, policy};
-
-/// A verified copy of the claim, as the journal records it.
-#[derive(Debug, Clone)]
-pub struct VerifiedCopy {
-    pub dest: String,
-    pub dest_namespace: String,
-    pub proof: Option<CopyProof>,
-}
+pub use upgrade_shared::pv_journal::{VerifiedCopy, dest_problem, verified_copy};
 
 /// Everything `cleanup` decides on, read from the cluster.
 #[derive(Debug, Clone, Default)]
@@ -34,29 +26,6 @@ pub struct CleanupState {
     pub users: Vec<String>,
     /// Image of the pod that lists the source again.
     pub image: String,
-}
-
-/// The verified copy of `claim` recorded in the journal, if any.
-pub fn verified_copy(
-    namespace: &str,
-    claim: &str,
-    entries: &std::collections::BTreeMap<String, Entry>,
-) -> Option<VerifiedCopy> {
-    entries.values().find_map(|e| match e {
-        Entry::Copy {
-            source,
-            dest,
-            dest_namespace,
-            state,
-            proof,
-            ..
-        } if source == claim && state == "verified" => Some(VerifiedCopy {
-            dest: dest.clone(),
-            dest_namespace: dest_namespace.clone().unwrap_or_else(|| namespace.into()),
-            proof: proof.clone(),
-        }),
-        _ => None,
-    })
 }
 
 fn refuse(text: String) -> PlanError {

@@ -236,26 +236,7 @@ impl PlanError {
     }
 }
 
-/// The recorded facts of an adoption, kept in the journal so a resumed run or a rollback knows
-/// the volume and the old claim after the old claim is gone.
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
-pub struct AdoptRecord {
-    pub old_claim: String,
-    pub new_claim: String,
-    pub volume: String,
-    pub storage_class: String,
-    pub size: String,
-    pub access_modes: Vec<String>,
-    pub volume_mode: String,
-    pub original_policy: String,
-    /// Labels of the old claim, put back by a rollback.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub old_labels: BTreeMap<String, String>,
-    /// Annotations of the old claim (without those the binder and provisioner set), put back
-    /// by a rollback.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub old_annotations: BTreeMap<String, String>,
-}
+pub use upgrade_shared::pv_journal::AdoptRecord;
 
 /// True for annotations the volume binder, the provisioner or the scheduler set on a claim:
 /// they describe one binding and must not carry over to a new claim object.

@@ -13,9 +13,10 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolume, PersistentVolumeClaim, Pod};
 use kube::api::{Api, ObjectMeta, PostParams};
 use upgrade_shared::api::describe;
-use upgrade_shared::cluster::retry;
+use upgrade_shared::cluster::{Cluster, retry};
 use upgrade_shared::list::{custom_resources, list_all};
 use upgrade_shared::profile::{Profile, VersionSource};
+use upgrade_shared::pv_journal;
 
 use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_KEY};
 use crate::state::State;
@@ -49,6 +50,9 @@ pub async fn load(
         ..State::default()
     };
     for ns in namespaces(namespace, profile) {
+        if ns != namespace {
+            state.other_namespaces.push(ns.clone());
+        }
         let c = client.clone();
         let (pods, claims, deployments, statefulsets, daemonsets, jobs) = tokio::try_join!(
             list_all(Api::<Pod>::namespaced(c.clone(), &ns), "pods", &ns),
@@ -80,6 +84,16 @@ pub async fn load(
         state.statefulsets.extend(statefulsets);
         state.daemonsets.extend(daemonsets);
         state.jobs.extend(jobs);
+        let journal = pv_journal::JOURNAL
+            .read(&Cluster {
+                client: client.clone(),
+                namespace: ns.clone(),
+            })
+            .await
+            .with_context(|| format!("cannot read migrate-pv's journal in {ns}"))?;
+        if !journal.is_empty() {
+            state.pv_journal.insert(ns, journal);
+        }
     }
     let mut wanted: BTreeSet<String> = state
         .claims

@@ -7,8 +7,8 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, PodTemplateSpec};
 use serde_json::Value;
-use upgrade_shared::names;
 use upgrade_shared::profile::{self, Component, Profile};
+use upgrade_shared::{names, pv_journal};
 
 /// Objects of the namespaces in scope, and the volumes behind their claims.
 #[derive(Debug, Clone, Default)]
@@ -25,6 +25,10 @@ pub struct State {
     pub jobs: Vec<Job>,
     /// Custom resources of the kinds the profile reads, as JSON with apiVersion and kind.
     pub custom: Vec<Value>,
+    /// Other namespaces read besides [`State::namespace`] (the profile's components').
+    pub other_namespaces: Vec<String>,
+    /// migrate-pv's journal per namespace: the copies it verified.
+    pub pv_journal: BTreeMap<String, BTreeMap<String, pv_journal::Entry>>,
 }
 
 /// A workload of any kind, reduced to what is recorded and compared.
@@ -268,6 +272,11 @@ impl State {
             .find(|c| self.namespace_of(c) == w.namespace && w.belongs_to(c))
     }
 
+    /// True when objects of `namespace` were read.
+    pub fn in_scope(&self, namespace: &str) -> bool {
+        self.namespace == namespace || self.other_namespaces.iter().any(|n| n == namespace)
+    }
+
     /// The claim with this name in this namespace.
     pub fn claim(&self, namespace: &str, name: &str) -> Option<&PersistentVolumeClaim> {
         self.claims.iter().find(|c| {
@@ -342,6 +351,19 @@ impl State {
             "StatefulSet" => self.statefulsets.push(typed(value, &kind)?),
             "DaemonSet" => self.daemonsets.push(typed(value, &kind)?),
             "Job" => self.jobs.push(typed(value, &kind)?),
+            "ConfigMap" if value["metadata"]["name"] == pv_journal::NAME => {
+                let ns = value["metadata"]["namespace"]
+                    .as_str()
+                    .unwrap_or(&self.namespace)
+                    .to_string();
+                let mut entries = BTreeMap::new();
+                for (key, text) in value["data"].as_object().into_iter().flatten() {
+                    let entry = serde_json::from_str(text.as_str().unwrap_or_default())
+                        .map_err(|e| anyhow::anyhow!("journal entry {key} is malformed: {e}"))?;
+                    entries.insert(key.clone(), entry);
+                }
+                self.pv_journal.insert(ns, entries);
+            }
             _ if value
                 .get("apiVersion")
                 .and_then(Value::as_str)

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+use k8s_openapi::api::core::v1::PersistentVolume;
 use upgrade_shared::cluster::Cluster;
 
 use super::pod::{Side, migration_pod, placement, pod_name, remove_pod, start_pod};
@@ -51,65 +51,6 @@ pub(super) async fn gather(
         dest_volume_uid: uid(&dv.metadata),
         manifest_sha256,
     })
-}
-
-/// Why the copy a proof describes cannot be trusted any more, judged from the destination as
-/// the cluster holds it now; `None` while it stands.
-pub fn dest_problem(
-    proof: &CopyProof,
-    dest: &str,
-    dest_namespace: &str,
-    claim: Option<&PersistentVolumeClaim>,
-    volume: Option<&PersistentVolume>,
-) -> Option<String> {
-    let Some(claim) = claim else {
-        return Some(format!(
-            "pvc/{dest} in namespace {dest_namespace}, which holds the verified copy, no longer exists"
-        ));
-    };
-    if uid(&claim.metadata) != proof.dest_claim_uid {
-        return Some(format!(
-            "pvc/{dest} in namespace {dest_namespace} was deleted and created again since the verified copy (uid {} is not {})",
-            uid(&claim.metadata),
-            proof.dest_claim_uid
-        ));
-    }
-    if claim.metadata.deletion_timestamp.is_some() {
-        return Some(format!(
-            "pvc/{dest} in namespace {dest_namespace}, which holds the verified copy, is being deleted"
-        ));
-    }
-    let phase = claim
-        .status
-        .as_ref()
-        .and_then(|s| s.phase.clone())
-        .unwrap_or_else(|| "Pending".into());
-    let bound_to = claim
-        .spec
-        .as_ref()
-        .and_then(|s| s.volume_name.clone())
-        .unwrap_or_default();
-    if phase != "Bound" || bound_to != proof.dest_volume {
-        return Some(format!(
-            "pvc/{dest} in namespace {dest_namespace} is {phase} on {:?}, not Bound to pv/{} that holds the verified copy",
-            bound_to, proof.dest_volume
-        ));
-    }
-    match volume {
-        None => Some(format!(
-            "pv/{}, which holds the verified copy, no longer exists",
-            proof.dest_volume
-        )),
-        Some(v) if uid(&v.metadata) != proof.dest_volume_uid => Some(format!(
-            "pv/{} was deleted and created again since the verified copy",
-            proof.dest_volume
-        )),
-        Some(v) if v.metadata.deletion_timestamp.is_some() => Some(format!(
-            "pv/{}, which holds the verified copy, is being deleted",
-            proof.dest_volume
-        )),
-        Some(_) => None,
-    }
 }
 
 /// Lists the source claim again in a short-lived pod (read-only) and returns the sha256 of the

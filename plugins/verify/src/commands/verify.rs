@@ -72,20 +72,13 @@ async fn once(
         }
         _ => Observed::default(),
     };
-    // Contents are compared where a recorded volume is bound now (its claim may have a new
-    // name, after an adoption).
+    // Contents are compared where a recorded volume's data is now (its claim may have a new
+    // name after an adoption, or be the destination of a verified copy).
     let holders: Vec<(String, String)> = baseline
         .volumes
         .iter()
         .filter(|v| v.summary.is_some())
-        .filter_map(|v| {
-            let pv = state
-                .volumes
-                .iter()
-                .find(|p| p.metadata.uid.as_deref() == Some(v.volume_uid.as_str()))?;
-            let r = pv.spec.as_ref()?.claim_ref.as_ref()?;
-            Some((r.namespace.clone()?, r.name.clone()?))
-        })
+        .filter_map(|v| compare::holder(v, &state))
         .collect();
     observed.summaries = summary::read_all(client, &state, &holders).await.0;
     Ok(compare::compare(
