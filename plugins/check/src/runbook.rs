@@ -43,10 +43,16 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     // Every edge in use brings its steps (components in different modes may take different
     // edges); a step two edges share is listed once.
     let mut edge_steps: Vec<StepTemplate> = Vec::new();
+    let mut after_copy: Vec<StepTemplate> = Vec::new();
     for edge in ctx.edges_in_use() {
-        for step in &edge.steps {
-            if !edge_steps.iter().any(|s| s.command == step.command) {
-                edge_steps.push(step.clone());
+        for (steps, into) in [
+            (&edge.steps, &mut edge_steps),
+            (&edge.after_copy, &mut after_copy),
+        ] {
+            for step in steps {
+                if !into.iter().any(|s| s.command == step.command) {
+                    into.push(step.clone());
+                }
             }
         }
     }
@@ -76,6 +82,7 @@ pub fn assemble(ctx: &Context<'_>, plan: Plan, verdict: Outcome) -> Vec<Step> {
     steps.extend(plan.prepare);
     steps.extend(render(edge_steps, Side::Before));
     steps.extend(plan.migrate);
+    steps.extend(render(&after_copy, Side::After));
     if !reinstall {
         steps.extend(upgrade_and_schema(
             ctx,

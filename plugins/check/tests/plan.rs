@@ -1016,3 +1016,78 @@ fn issue8_8_the_immutable_field_remedy_appears_once_per_statefulset() {
     let apply = cmds.iter().position(|c| c.starts_with("kubectl apply -f "));
     assert!(delete < apply, "{cmds:#?}");
 }
+
+/// Issue 8, item 7: the new MinIO is stopped (and its pods gone) before its claim is filled and
+/// started after; the guide's manual steps are steps: the credentials kept before the old
+/// MinIO goes and set again on the new one, its relations removed before and made again after
+/// the copy. Juju re-creates the StatefulSet, so no delete --cascade=orphan pair for it.
+#[test]
+fn issue8_7_kubeflow_stops_the_new_minio_for_the_copy_and_starts_it_after() {
+    let snapshot = offline_snapshot(&[fixture("kubeflow-minio.yaml")], None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("minio-1.7.yaml");
+    // Juju's 1.7 StatefulSet: another service name and a claim template with a suffix.
+    std::fs::write(
+        &target,
+        "apiVersion: apps/v1\nkind: StatefulSet\nmetadata: {name: minio, namespace: kubeflow}\nspec:\n  serviceName: minio-endpoints\n  replicas: 1\n  selector: {matchLabels: {app.kubernetes.io/name: minio}}\n  template: {metadata: {labels: {app.kubernetes.io/name: minio}}}\n  volumeClaimTemplates:\n  - metadata: {name: minio-data-7f3a}\n    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 20Gi}}}\n",
+    )
+    .unwrap();
+    let profile = profile::builtin("kubeflow").unwrap();
+    let targets = upgrade_shared::yaml::read_objects(&target)
+        .unwrap()
+        .into_iter()
+        .map(|o| ("minio-1.7.yaml".to_string(), o))
+        .collect();
+    let r = plan::check(
+        &profile,
+        &snapshot,
+        &Options {
+            from: None,
+            to: Some(v("1.7")),
+            targets,
+        },
+    )
+    .unwrap();
+    let cmds = commands(&r);
+    let pos = |needle: &str| {
+        cmds.iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle}: {cmds:#?}"))
+    };
+    let order = [
+        "juju config minio access-key -o minio-access-key",
+        "juju config minio secret-key -o minio-secret-key",
+        "juju remove-relation minio:object-storage kfp-api:object-storage",
+        "juju remove-application minio",
+        "juju deploy minio --channel 1.7/stable",
+        "juju config minio access-key=@minio-access-key secret-key=@minio-secret-key",
+        "kubectl upgrade-restart quiesce -n kubeflow sts/minio",
+        "kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow",
+        "kubectl upgrade-restart resume -n kubeflow",
+        "juju relate minio kfp-api",
+        "juju refresh kfp-api",
+        "kubectl upgrade-migrate-pv cleanup minio-data-minio-0",
+    ];
+    let at: Vec<usize> = order.iter().map(|n| pos(n)).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{cmds:#?}");
+    for charm in [
+        "argo-controller",
+        "kfp-api",
+        "kfp-profile-controller",
+        "kfp-ui",
+    ] {
+        let removed = pos(&format!(
+            "juju remove-relation minio:object-storage {charm}:"
+        ));
+        let related = pos(&format!("juju relate minio {charm}"));
+        assert!(removed < at[3] && related > at[8], "{charm}: {cmds:#?}");
+    }
+    assert!(
+        cmds.iter().all(|c| !c.contains("--cascade=orphan")
+            && !c.starts_with("kubectl apply -f ")
+            && !c.starts_with("kubectl scale ")),
+        "{cmds:#?}"
+    );
+    // The credentials never appear in a command: only the files juju writes and reads.
+    assert!(cmds.iter().all(|c| !c.contains("minio123")), "{cmds:#?}");
+}

@@ -408,6 +408,10 @@ pub struct Edge {
     /// Steps this edge needs, before the upgrade itself.
     #[serde(default)]
     pub steps: Vec<StepTemplate>,
+    /// Steps once the data of a component deployed anew has been copied into its new claims
+    /// and it runs again (relations re-created), before the rest of the upgrade.
+    #[serde(default)]
+    pub after_copy: Vec<StepTemplate>,
     /// The upgrade is done by reinstalling, not in place (the workaround replaces it).
     #[serde(default)]
     pub reinstall: bool,

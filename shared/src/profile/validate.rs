@@ -109,7 +109,7 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
                 "edges: a needs-steps edge must say its workaround".into(),
             ));
         }
-        for step in &edge.steps {
+        for step in edge.steps.iter().chain(&edge.after_copy) {
             crate::template::check(&step.command)
                 .map_err(|e| (edge.from.referenced.line(), format!("edges.steps: {e}")))?;
         }

@@ -157,7 +157,6 @@ pub(super) fn target_workload(ctx: &Context<'_>, component: &Component) -> Optio
             let claims = o.claims();
             Target {
                 kind: o.kind,
-                replicas: o.replicas,
                 name: o.name,
                 claims,
             }
@@ -277,12 +276,17 @@ pub(super) fn immutable_statefulset_fields(
             continue;
         }
         let (name, ns) = (name.as_str(), ns.as_str());
-        let component = ctx
+        let owner = ctx
             .profile
             .components
             .iter()
-            .find(|c| c.workload_at(&ctx.to).is_some_and(|w| w.name == name))
-            .map_or_else(|| format!("sts/{name}"), |c| c.name.clone());
+            .find(|c| c.workload_at(&ctx.to).is_some_and(|w| w.name == name));
+        // A component deployed anew (Kubeflow 1.7's MinIO) has its StatefulSet removed and
+        // created again by the application's own tool: nothing is updated in place.
+        if owner.is_some_and(|c| c.redeployed_at(&ctx.to) && !c.redeployed_at(&ctx.from)) {
+            continue;
+        }
+        let component = owner.map_or_else(|| format!("sts/{name}"), |c| c.name.clone());
         findings.push(Finding {
             severity: Severity::Warning,
             component,

@@ -20,7 +20,6 @@ pub(super) struct Target {
     pub kind: WorkloadKind,
     pub name: String,
     pub claims: Vec<String>,
-    pub replicas: u32,
 }
 
 /// The target manifests' workload for a component, else the profile's.
@@ -30,7 +29,6 @@ fn target_of(ctx: &Context<'_>, c: &Component) -> Option<Target> {
             kind: w.kind,
             name: w.name.clone(),
             claims: w.chart_claims(),
-            replicas: w.replicas,
         })
     })
 }
@@ -207,8 +205,10 @@ fn redeployed(
 }
 
 /// Copies old claims into a redeployed component's new ones: the new workload stopped first
-/// (migrate-pv refuses to write into a claim a running pod mounts), each copy verified by
-/// checksum, the workload started again, and the old claims cleaned up once it serves them.
+/// and waited for until its pods are gone (migrate-pv refuses to write into a claim a pod
+/// mounts), each copy verified by checksum, the workload started again with the replicas the
+/// stop recorded, and the old claims cleaned up once it serves them. `upgrade-restart
+/// quiesce` journals the replicas, so a re-run after a kill neither loses nor repeats them.
 fn copy_steps(
     ctx: &Context<'_>,
     c: &Component,
@@ -221,18 +221,10 @@ fn copy_steps(
     Plan::push(
         &mut plan.migrate,
         format!(
-            "Stop the new {} so that nothing writes into its claim during the copy",
+            "Stop the new {} (scale it to zero, its replicas recorded) and wait until its pods are gone, so that nothing mounts or writes its claim during the copy",
             c.name
         ),
-        format!("kubectl scale {workload} --replicas=0 -n {ns}"),
-    );
-    Plan::push(
-        &mut plan.migrate,
-        format!("Wait until the new {}'s pods are gone", c.name),
-        format!(
-            "kubectl wait --for=delete pod -l {} -n {ns} --timeout=5m",
-            c.selector
-        ),
+        format!("kubectl upgrade-restart quiesce -n {ns} {workload}"),
     );
     for (old_claim, dest) in pairs {
         let size = claim_size(ctx, old_claim)
@@ -248,11 +240,11 @@ fn copy_steps(
     }
     Plan::push(
         &mut plan.migrate,
-        format!("Start the new {} on the copied data", c.name),
         format!(
-            "kubectl scale {workload} --replicas={} -n {ns}",
-            target.replicas.max(1)
+            "Start the new {} on the copied data (the replicas the stop recorded) and wait until it is ready",
+            c.name
         ),
+        format!("kubectl upgrade-restart resume -n {ns}"),
     );
     for (old_claim, _) in pairs {
         Plan::push(
