@@ -6,13 +6,11 @@
 use upgrade_e2e::harness::rehearse;
 
 #[test]
-#[ignore = "the runbook cannot run as printed yet: `juju refresh <charm> --channel 1.7/stable` keeps a placeholder (profile kubeflow), and after it verify reports the old MinIO volume that cleanup removed once its copy was verified (volume-lost)"]
 fn kubeflow_minio_1_6_to_1_7() {
     rehearse("kubeflow", false);
 }
 
 #[test]
-#[ignore = "the runbook cannot run as printed yet: `juju refresh <charm> --channel 1.7/stable` keeps a placeholder (profile kubeflow), and after it verify reports the old MinIO volume that cleanup removed once its copy was verified (volume-lost)"]
 fn kubeflow_minio_1_6_to_1_7_with_the_copy_killed_and_run_again() {
     rehearse("kubeflow", true);
 }

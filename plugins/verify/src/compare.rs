@@ -567,7 +567,17 @@ fn volumes(baseline: &Baseline, state: &State, observed: &Observed, f: &mut Foun
             }
         }
         let (ref_ns, ref_name) = match bound_claim(v, state, &used) {
-            Ok(held) => held,
+            Ok((ref_ns, ref_name)) => {
+                if ref_name != v.claim || ref_ns != v.namespace {
+                    f.notes.push(format!(
+                        "{} moved from pvc {}/{} to pvc {ref_ns}/{ref_name}",
+                        volume_name(v),
+                        v.namespace,
+                        v.claim
+                    ));
+                }
+                (ref_ns, ref_name)
+            }
             // A volume whose data migrate-pv copied, verifiably, into a claim the new version
             // uses is kept: the copy holds it now.
             Err(mut difference) => match copied(v, state, &used) {
@@ -606,14 +616,6 @@ fn volumes(baseline: &Baseline, state: &State, observed: &Observed, f: &mut Foun
                 }
             },
         };
-        if ref_name != v.claim || ref_ns != v.namespace {
-            f.notes.push(format!(
-                "{} moved from pvc {}/{} to pvc {ref_ns}/{ref_name}",
-                volume_name(v),
-                v.namespace,
-                v.claim
-            ));
-        }
         let (Some(before), Some(now)) = (
             &v.summary,
             observed

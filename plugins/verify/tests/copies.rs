@@ -179,6 +179,11 @@ fn a_volume_copied_and_verified_into_the_claim_minio_uses_now_is_kept() {
         "{:#?}",
         r.notes
     );
+    assert!(
+        !r.notes.iter().any(|n| n.contains("moved")),
+        "the volume did not move, its data was copied: {:#?}",
+        r.notes
+    );
 }
 
 #[test]
