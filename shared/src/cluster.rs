@@ -49,11 +49,19 @@ where
 }
 
 /// [`retry`] within a budget of the caller's.
-pub async fn retry_within<T, F, Fut>(
-    budget: RetryBudget,
-    what: &str,
-    mut op: F,
-) -> anyhow::Result<T>
+pub async fn retry_within<T, F, Fut>(budget: RetryBudget, what: &str, op: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, kube::Error>>,
+{
+    retry_kube(budget, op)
+        .await
+        .map_err(|e| anyhow::anyhow!("{what}: {}", describe(&e)))
+}
+
+/// [`retry_within`] for callers with their own error type: the last error as the API client
+/// gave it.
+pub async fn retry_kube<T, F, Fut>(budget: RetryBudget, mut op: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, kube::Error>>,
@@ -69,7 +77,7 @@ where
                 .flatten()
             {
                 Some(pause) => tokio::time::sleep(pause).await,
-                None => return Err(anyhow::anyhow!("{what}: {}", describe(&e))),
+                None => return Err(e),
             },
         }
     }

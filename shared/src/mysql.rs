@@ -318,10 +318,8 @@ pub async fn locate(
         ),
         Source::Target(TargetRef::Pod(name)) => {
             let api: Api<Pod> = Api::namespaced(client.clone(), namespace);
-            let pod = api
-                .get_opt(name)
-                .await
-                .map_err(api_err(format!("cannot read pod/{name}")))?
+            let pod = read(&format!("cannot read pod/{name}"), || api.get_opt(name))
+                .await?
                 .ok_or_else(|| {
                     MysqlError::NoPod(format!("pod/{name} not found in namespace {namespace}"))
                 })?;
@@ -333,51 +331,66 @@ pub async fn locate(
             return db_pod(namespace.to_string(), pod, container, None);
         }
         Source::Target(t @ TargetRef::Deployment(name)) => {
-            let api: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-            let d = api
-                .get_opt(name)
-                .await
-                .map_err(api_err(format!("cannot read {t}")))?
-                .ok_or_else(|| {
-                    MysqlError::NoPod(format!("{t} not found in namespace {namespace}"))
-                })?;
-            let labels = d.spec.and_then(|s| s.selector.match_labels);
-            (
-                namespace.to_string(),
-                selector_of(labels.as_ref()),
-                t.to_string(),
-                None,
-            )
+            let labels = workload_selector(client, namespace, t, name, |d: Deployment| {
+                d.spec.and_then(|s| s.selector.match_labels)
+            })
+            .await?;
+            (namespace.to_string(), labels, t.to_string(), None)
         }
         Source::Target(t @ TargetRef::StatefulSet(name)) => {
-            let api: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
-            let s = api
-                .get_opt(name)
-                .await
-                .map_err(api_err(format!("cannot read {t}")))?
-                .ok_or_else(|| {
-                    MysqlError::NoPod(format!("{t} not found in namespace {namespace}"))
-                })?;
-            let labels = s.spec.and_then(|s| s.selector.match_labels);
-            (
-                namespace.to_string(),
-                selector_of(labels.as_ref()),
-                t.to_string(),
-                None,
-            )
+            let labels = workload_selector(client, namespace, t, name, |s: StatefulSet| {
+                s.spec.and_then(|s| s.selector.match_labels)
+            })
+            .await?;
+            (namespace.to_string(), labels, t.to_string(), None)
         }
     };
     let api: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let pods = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(api_err(format!("cannot list the pods of {what}")))?;
+    let params = ListParams::default().labels(&selector);
+    let pods = read(&format!("cannot list the pods of {what}"), || {
+        api.list(&params)
+    })
+    .await?;
     let pod = pick_pod(pods.items).ok_or_else(|| {
         MysqlError::NoPod(format!(
             "no running pod of {what} in namespace {namespace}; start the database first"
         ))
     })?;
     db_pod(namespace, pod, container, database)
+}
+
+/// An API read through the suite's retry budget (conflicts, throttling, server errors and
+/// dropped connections are tried again), its last failure named after `what`.
+async fn read<T, F, Fut>(what: &str, op: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, kube::Error>>,
+{
+    crate::cluster::retry_kube(crate::flags::RetryBudget::default(), op)
+        .await
+        .map_err(api_err(what.to_string()))
+}
+
+/// The label selector of the workload `--target` names, as `-l` text.
+async fn workload_selector<K>(
+    client: &kube::Client,
+    namespace: &str,
+    target: &TargetRef,
+    name: &str,
+    match_labels: impl FnOnce(K) -> Option<BTreeMap<String, String>>,
+) -> Result<String>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let workload = read(&format!("cannot read {target}"), || api.get_opt(name))
+        .await?
+        .ok_or_else(|| MysqlError::NoPod(format!("{target} not found in namespace {namespace}")))?;
+    Ok(selector_of(match_labels(workload).as_ref()))
 }
 
 fn db_pod(
@@ -597,10 +610,8 @@ pub async fn resolve_login(
                 ValueFrom::Literal(s) => Ok(s),
                 ValueFrom::Secret { name, key } => {
                     let api: Api<Secret> = Api::namespaced(client, &ns);
-                    let s = api
-                        .get_opt(&name)
-                        .await
-                        .map_err(api_err(format!("cannot read secret/{name}")))?
+                    let s = read(&format!("cannot read secret/{name}"), || api.get_opt(&name))
+                        .await?
                         .ok_or_else(|| {
                             MysqlError::Reference(format!(
                                 "secret/{name}, which the database container's env references, does not exist"
@@ -622,10 +633,8 @@ pub async fn resolve_login(
                 }
                 ValueFrom::ConfigMap { name, key } => {
                     let api: Api<ConfigMap> = Api::namespaced(client, &ns);
-                    let m = api
-                        .get_opt(&name)
-                        .await
-                        .map_err(api_err(format!("cannot read configmap/{name}")))?
+                    let m = read(&format!("cannot read configmap/{name}"), || api.get_opt(&name))
+                        .await?
                         .ok_or_else(|| {
                             MysqlError::Reference(format!(
                                 "configmap/{name}, which the database container's env references, does not exist"

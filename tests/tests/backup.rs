@@ -1151,3 +1151,36 @@ fn a_killed_quiesced_restore_is_finished_by_its_rerun_and_the_writers_come_back(
     );
     assert!(!journal.contains("restore."), "{journal}");
 }
+
+/// A control plane that answers 503 now and then (an API server restarting behind its load
+/// balancer) costs a retry, not the backup: finding the database workload, its pods and its
+/// credentials goes through the suite's retry budget.
+#[test]
+fn transient_server_errors_while_finding_the_database_are_retried() {
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = shop_cluster(10, "small");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("small.sql");
+    let faults = c.guard.faults();
+    faults.fail_next("deployments", Some("get"), 2, 503);
+    faults.fail_next("pods", Some("list"), 2, 503);
+    let o = backup(
+        &c,
+        &[
+            "dump",
+            "-n",
+            "shop",
+            "--target",
+            "deploy/db",
+            "--database",
+            "small",
+            "--output",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(manifest(&out)["databases"][0]["tables"][0]["rows"], 10);
+}
