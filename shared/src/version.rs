@@ -154,6 +154,16 @@ pub fn split_image(image: &str) -> (&str, &str) {
     }
 }
 
+/// The version an image tag names: the tag itself when it reads as a version (`8.0.28`,
+/// `1.7.2-release`), else the text after a tag's last `release-` (Arrikto tags Rok's images
+/// `release-<line>-l0-release-<version>`, e.g. `release-1.4-l0-release-1.4.4`).
+pub fn tag_version(tag: &str) -> Option<Version> {
+    Version::parse(tag).ok().or_else(|| {
+        let (_, after) = tag.rsplit_once("release-")?;
+        Version::parse(after).ok()
+    })
+}
+
 /// The last path element of an image repository (`docker.io/library/mysql` → `mysql`).
 pub fn image_name(repository: &str) -> &str {
     repository.rsplit('/').next().unwrap_or(repository)
@@ -190,6 +200,19 @@ mod tests {
         ] {
             assert!(Version::parse(bad).is_err(), "{bad:?} parsed");
         }
+    }
+
+    #[test]
+    fn tags_name_their_version() {
+        let numbers = |t: &str| tag_version(t).map(|v| (v.major, v.minor, v.patch));
+        assert_eq!(numbers("8.0.28"), Some((8, Some(0), Some(28))));
+        assert_eq!(numbers("1.7.2-release"), Some((1, Some(7), Some(2))));
+        assert_eq!(
+            numbers("release-1.4-l0-release-1.4.4"),
+            Some((1, Some(4), Some(4)))
+        );
+        assert_eq!(numbers("latest"), None);
+        assert_eq!(numbers("release-"), None);
     }
 
     #[test]

@@ -32,9 +32,8 @@ pub fn carried_version<'a>(
 ) -> Option<String> {
     images
         .into_iter()
-        .map(|i| version::split_image(i).1)
-        .find(|tag| Version::parse(tag).is_ok())
-        .map(str::to_string)
+        .find_map(|i| version::tag_version(version::split_image(i).1))
+        .map(|v| v.raw)
         .or_else(|| {
             labels
                 .into_iter()
@@ -217,4 +216,27 @@ pub fn baseline(state: &State, profile: Option<&Profile>, recorded_at: String) -
         });
     }
     b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrikto_release_tags_carry_their_version() {
+        // Rok's images are tagged `release-<line>-l0-release-<version>` (Rok's upgrade guide).
+        let none = BTreeMap::new();
+        assert_eq!(
+            carried_version(
+                ["gcr.io/arrikto/rok-tools:release-2.0-l0-release-2.0.1"],
+                [&none]
+            )
+            .as_deref(),
+            Some("2.0.1")
+        );
+        assert_eq!(
+            carried_version(["mysql:8.0.28"], [&none]).as_deref(),
+            Some("8.0.28")
+        );
+    }
 }
