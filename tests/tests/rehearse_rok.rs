@@ -8,13 +8,11 @@
 use upgrade_e2e::harness::rehearse;
 
 #[test]
-#[ignore = "the rok profile's last step `kubectl upgrade-wait rok …` names a plugin that does not exist (the suite's is `upgrade-verify wait`), the runbook has no `upgrade-restart resume` after its quiesce and records no upgrade-verify baseline"]
 fn rok_v1_to_v2() {
     rehearse("rok", false);
 }
 
 #[test]
-#[ignore = "the rok profile's last step `kubectl upgrade-wait rok …` names a plugin that does not exist (the suite's is `upgrade-verify wait`), the runbook has no `upgrade-restart resume` after its quiesce and records no upgrade-verify baseline"]
 fn rok_v1_to_v2_with_the_quiesce_killed_and_run_again() {
     rehearse("rok", true);
 }
