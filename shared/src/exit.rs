@@ -38,6 +38,24 @@ pub fn report_error(err: &anyhow::Error) -> std::process::ExitCode {
     report_error_code(err, code_of(err))
 }
 
+/// An error and its causes on one line, joined by `: `, leaving out a cause whose text the
+/// line already holds: many errors (kube's kubeconfig errors, io errors wrapped with a path)
+/// print their source as part of their own message.
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// Prints an error like [`report_error`] and exits with `code`.
 pub fn report_error_code(err: &anyhow::Error, code: u8) -> std::process::ExitCode {
     let broken_pipe = err.chain().any(|cause| {
@@ -46,7 +64,7 @@ pub fn report_error_code(err: &anyhow::Error, code: u8) -> std::process::ExitCod
             .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     });
     if !broken_pipe {
-        eprintln!("error: {err:#}");
+        eprintln!("error: {}", one_line(err));
     }
     std::process::ExitCode::from(code)
 }
@@ -63,5 +81,18 @@ mod tests {
             FINDINGS
         );
         assert_eq!(code_of(&anyhow::anyhow!("cannot connect")), ERROR);
+    }
+
+    #[test]
+    fn a_cause_the_message_already_holds_is_printed_once() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file (os error 2)");
+        #[derive(Debug, thiserror::Error)]
+        #[error("failed to read kubeconfig: {0}")]
+        struct Read(#[source] std::io::Error);
+        let err = anyhow::Error::new(Read(io)).context("cannot read kubeconfig /x");
+        assert_eq!(
+            one_line(&err),
+            "cannot read kubeconfig /x: failed to read kubeconfig: No such file (os error 2)"
+        );
     }
 }

@@ -305,3 +305,30 @@ fn json_output_of_a_mutating_command_ends_with_each_steps_outcome() {
     );
     assert_eq!(doc["verified"], true);
 }
+
+/// Issue 8, item 12: a source claim that is not bound is named with its phase, once
+/// ("pvc/pend is Pending, not Bound"), not "is not bound, not Bound".
+#[test]
+fn issue8_12_an_unbound_source_is_named_with_its_phase() {
+    let (c, generation) = started();
+    c.apply(
+        "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: pend, namespace: kubeflow}\nspec:\n  storageClassName: nosuch\n  accessModes: [ReadWriteOnce]\n  resources: {requests: {storage: 1Gi}}\n",
+    );
+    let o = migrate(&c, &["copy", "pend", "x", "-n", NS, "--create", "--yes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("pvc/pend is Pending, not Bound"),
+        "{}",
+        text(&o)
+    );
+    assert!(!text(&o).contains("not bound, not Bound"), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.metadata.generation}"),
+        generation,
+        "the owner was never scaled"
+    );
+    assert!(
+        c.kubectl(&["get", "pvc", "x", "-n", NS]).code != 0,
+        "no destination was created"
+    );
+}

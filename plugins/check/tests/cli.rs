@@ -424,3 +424,24 @@ fn issue8_10_list_profiles_follows_the_output_format() {
         serde_saphyr::from_str(&stdout(&run(&["--list-profiles", "-o", "yaml"]))).unwrap();
     assert_eq!(yaml, json);
 }
+
+/// Issue 8, item 12: an error whose message already holds its cause does not repeat it
+/// ("… (os error 2): No such file or directory (os error 2)").
+#[test]
+fn issue8_12_a_cause_is_printed_once() {
+    let o = run(&[
+        "--profile",
+        "fate",
+        "-n",
+        "fate-9999",
+        "--to",
+        "v1.9.0",
+        "--kubeconfig",
+        "/nonexistent/kubeconfig",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("/nonexistent/kubeconfig"), "{err}");
+    assert_eq!(err.matches("(os error 2)").count(), 1, "{err}");
+}

@@ -549,7 +549,9 @@ pub fn retain(
     Ok(plan)
 }
 
-fn missing_volume(claim: &PersistentVolumeClaim) -> PlanError {
+/// Why a claim has no volume to act on: not bound yet (named with its phase), or bound to a
+/// volume that no longer exists.
+pub(crate) fn missing_volume(claim: &PersistentVolumeClaim) -> PlanError {
     let name = claim.metadata.name.clone().unwrap_or_default();
     match claim.spec.as_ref().and_then(|s| s.volume_name.clone()) {
         Some(v) if phase_of_claim(claim) == "Bound" => PlanError::VolumeNotFound(v, name),

@@ -75,7 +75,11 @@ pub fn check(sts: &StatefulSet, claim: &str, volume: &PersistentVolume) -> Fit {
     if let (Some(want), Some(have)) = (want, have)
         && want > have
     {
-        fit.warnings.push(format!("the template asks for {want} bytes but pv/{vname} holds {have}: the claim keeps the volume's size"));
+        fit.warnings.push(format!(
+            "the template asks for {} but pv/{vname} holds {}: the claim keeps the volume's size",
+            upgrade_shared::quantity::human(want),
+            upgrade_shared::quantity::human(have)
+        ));
     }
     let tmode = tspec.volume_mode.unwrap_or_else(|| "Filesystem".into());
     let vmode = vspec.volume_mode.unwrap_or_else(|| "Filesystem".into());

@@ -77,3 +77,19 @@ fn wrong_names_modes_and_deleting_policies_are_flagged() {
     );
     assert!(fit.warnings.iter().any(|w| w.contains("class \"fast\"")));
 }
+
+/// Issue 8, item 12: sizes are printed as quantities (Gi, Mi), not raw byte counts.
+#[test]
+fn issue8_12_a_template_larger_than_the_volume_names_both_sizes_in_gi() {
+    let fit = check(
+        &sts("nfs-client", &["ReadWriteOnce"], "20Gi", None),
+        "data-mysql-0",
+        &pv(),
+    );
+    assert_eq!(fit.warnings.len(), 1, "{fit:?}");
+    assert!(
+        fit.warnings[0].contains("asks for 20Gi but pv/pvc-0865 holds 1Gi"),
+        "{fit:?}"
+    );
+    assert!(!fit.warnings[0].contains("bytes"), "{fit:?}");
+}

@@ -14,21 +14,7 @@ use upgrade_shared::mysql::{Session, quote_ident, quote_str};
 
 use crate::sqlfile;
 
-/// `1.2 MiB`.
-pub fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
-}
+pub use upgrade_shared::quantity::human;
 
 /// The server's databases.
 pub async fn databases(s: &Session) -> anyhow::Result<Vec<String>> {

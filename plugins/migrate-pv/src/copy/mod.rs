@@ -100,16 +100,7 @@ impl CopyArgs {
     }
 }
 
-pub(super) fn human(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.1} {}", units[i])
-}
+pub(super) use upgrade_shared::quantity::human;
 
 /// The result of a copy, as printed with `-o json|yaml`.
 #[derive(Debug, serde::Serialize)]
@@ -144,7 +135,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     let source_pv = cluster
         .volume_of(&source)
         .await?
-        .ok_or_else(|| crate::plan::PlanError::NotBound(c.source.clone(), "not bound".into()))?;
+        .ok_or_else(|| crate::plan::missing_volume(&source))?;
     if c.source == c.dest && dest_cluster.namespace == cluster.namespace {
         anyhow::bail!(
             "SOURCE and DEST are the same claim ({} in namespace {}): name another claim, or another namespace with --to-namespace",
