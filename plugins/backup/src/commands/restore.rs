@@ -125,17 +125,15 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             if ns != s.db.namespace {
                 continue;
             }
-            let list = cluster
-                .pods()
-                .list(&kube::api::ListParams::default().labels(&c.selector))
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot list the pods of {}: {}",
-                        c.name,
-                        upgrade_shared::api::describe(&e)
-                    )
-                })?;
+            let (api, params) = (
+                cluster.pods(),
+                kube::api::ListParams::default().labels(&c.selector),
+            );
+            let list = upgrade_shared::cluster::retry(
+                &format!("cannot list the pods of {}", c.name),
+                || api.list(&params),
+            )
+            .await?;
             pods.extend(
                 list.items
                     .into_iter()
