@@ -22,5 +22,6 @@ pub mod quantity;
 pub mod scale;
 pub mod sql;
 pub mod template;
+pub mod tree;
 pub mod version;
 pub mod yaml;

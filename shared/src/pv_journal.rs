@@ -83,7 +83,7 @@ pub struct CopyProof {
     pub dest_claim_uid: String,
     pub dest_volume: String,
     pub dest_volume_uid: String,
-    /// sha256 of the source's manifest listing (`crate::tree::manifest_command`) taken right
+    /// sha256 of the source's manifest listing ([`crate::tree::manifest_command`]) taken right
     /// after the verification.
     pub manifest_sha256: String,
 }
