@@ -166,6 +166,15 @@ impl TestCluster {
     }
 }
 
+/// A run's stdout and stderr together, for assertions and failure messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// A plugin binary the workspace built (`kubectl-upgrade-<name>`), found next to the running
 /// test's own target directory. Fails loudly when it was not built.
 pub fn plugin_binary(name: &str) -> PathBuf {

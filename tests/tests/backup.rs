@@ -10,20 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::{TestCluster, plugin_binary};
+use upgrade_e2e::harness::{TestCluster, plugin_binary, text};
 
 const NS: &str = "fate-9999";
 
 fn mariadb_installed() -> bool {
     Path::new("/usr/sbin/mariadbd").exists()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn backup(c: &TestCluster, args: &[&str]) -> Output {

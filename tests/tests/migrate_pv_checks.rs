@@ -4,21 +4,13 @@
 use std::process::Output;
 use std::time::Duration;
 
-use upgrade_e2e::harness::TestCluster;
+use upgrade_e2e::harness::{TestCluster, text};
 
 const NS: &str = "kubeflow";
 const SOURCE: &str = "minio-data-minio-0";
 
 fn migrate(c: &TestCluster, args: &[&str]) -> Output {
     c.plugin("migrate-pv", args)
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// The cluster with MinIO running on its claim; returns the StatefulSet's generation, which a

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::TestCluster;
+use upgrade_e2e::harness::{TestCluster, text};
 
 const NS: &str = "kubeflow";
 
@@ -17,14 +17,6 @@ fn migrate(c: &TestCluster, args: &[&str]) -> Output {
 
 fn binary() -> PathBuf {
     upgrade_e2e::harness::plugin_binary("migrate-pv")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 fn sh(c: &TestCluster, ns: &str, pod: &str, script: &str) -> String {

@@ -4,21 +4,13 @@
 //! Ctrl-C (SIGINT) stops a copy cleanly: pods removed, owners restored.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::TestCluster;
+use upgrade_e2e::harness::{TestCluster, text};
 
 const NS: &str = "kubeflow";
 const SOURCE: &str = "minio-data-minio-0";
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Where a claim's provisioned volume keeps its files on this machine.
 fn host_dir(c: &TestCluster, ns: &str, claim: &str) -> PathBuf {
