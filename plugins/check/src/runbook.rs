@@ -165,6 +165,26 @@ fn upgrade_and_schema(ctx: &Context<'_>, upgrade: Vec<Step>) -> Vec<Step> {
             ),
         });
     }
+    // `apply --backup` refuses a backup taken before the database's last write, and the new
+    // version's pods may write as they start: the database is dumped again right before the
+    // scripts, and apply relies on that dump. The backup taken first stays the way back from the
+    // whole upgrade.
+    let dump = "{instance}-{from}-before-schema.sql";
+    steps.push(Step {
+        description: format!(
+            "Back up {} again now that the new pods run, right before its schema changes",
+            sql.component
+        ),
+        command: fill(
+            ctx,
+            &format!(
+                "kubectl upgrade-backup dump -n {{ns:{c}}} --profile {p} --output {dump}",
+                c = sql.component,
+                p = ctx.profile.name
+            ),
+            Side::After,
+        ),
+    });
     steps.push(Step {
         description: format!(
             "Apply the schema scripts in order once the new pods run: {}",
@@ -173,7 +193,7 @@ fn upgrade_and_schema(ctx: &Context<'_>, upgrade: Vec<Step>) -> Vec<Step> {
         command: fill(
             ctx,
             &format!(
-                "kubectl upgrade-migrate-db apply -n {{ns:{c}}} --profile {p} --from {{from}} --to {{to}} --backup {{instance}}-{{from}}.sql.manifest.json",
+                "kubectl upgrade-migrate-db apply -n {{ns:{c}}} --profile {p} --from {{from}} --to {{to}} --backup {dump}.manifest.json",
                 c = sql.component,
                 p = ctx.profile.name
             ),

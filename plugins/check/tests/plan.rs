@@ -30,7 +30,36 @@ fn try_check(
     to: &str,
     targets: &[&str],
 ) -> Result<Report, PlanError> {
-    let profile = profile::builtin(profile).unwrap();
+    try_check_profile(
+        &profile::builtin(profile).unwrap(),
+        snapshot,
+        from,
+        to,
+        targets,
+    )
+}
+
+/// The FATE profile as if its upgrade tool ran no schema scripts (the chart upgraded with
+/// plain Helm): the runbook must run them itself.
+fn fate_without_applied_by() -> profile::Profile {
+    let (_, text) = profile::BUILTIN.iter().find(|(n, _)| *n == "fate").unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("appliedBy:"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let p = profile::Profile::from_yaml("fate-without-applied-by", &text).unwrap();
+    assert!(p.sql.as_ref().unwrap().applied_by.is_none());
+    p
+}
+
+fn try_check_profile(
+    profile: &profile::Profile,
+    snapshot: &Snapshot,
+    from: Option<&str>,
+    to: &str,
+    targets: &[&str],
+) -> Result<Report, PlanError> {
     let targets = targets
         .iter()
         .flat_map(|t| {
@@ -42,7 +71,7 @@ fn try_check(
         })
         .collect();
     plan::check(
-        &profile,
+        profile,
         snapshot,
         &Options {
             from: from.map(v),
@@ -159,20 +188,71 @@ fn storage_class_into_v1_9_0_adopts_every_volume_under_its_statefulset_claim() {
     );
     assert!(pos("wait --for=delete pod -l fateMoudle=mysql") < pos("adopt mysql-data"));
     assert!(pos("adopt nodemanager-1-data") < pos("kubefate cluster update"));
-    assert!(pos("kubefate cluster update") < pos("upgrade-migrate-db apply"));
-    assert_eq!(
-        cmds[pos("upgrade-migrate-db apply")],
-        "kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.8.0 --to v1.9.0 --backup fate-9999-v1.8.0.sql.manifest.json",
-        "the schema chain runs with the backup taken first"
+    assert!(
+        report.steps[pos("kubefate cluster update")]
+            .description
+            .ends_with(
+                "KubeFATE's upgrade Job runs the schema scripts in order: sql/fate/1.8.0-1.9.0.sql"
+            ),
+        "{:#?}",
+        report.steps
+    );
+    assert!(
+        !cmds.iter().any(|c| c.contains("upgrade-migrate-db")),
+        "KubeFATE's upgrade Job runs the scripts; a step of the runbook would run them twice: {cmds:#?}"
     );
     assert_eq!(
         cmds[pos("upgrade-backup dump")],
         "kubectl upgrade-backup dump -n fate-9999 --profile fate --output fate-9999-v1.8.0.sql"
     );
-    assert!(pos("upgrade-migrate-db apply") < pos("upgrade-verify wait"));
+    assert!(pos("kubefate cluster update") < pos("upgrade-verify wait"));
     assert!(pos("upgrade-verify wait") < pos("upgrade-verify verify"));
     assert!(pos("upgrade-verify verify") < pos("restore-policy"));
     assert!(codes(&report).contains(&"deployment-to-statefulset"));
+}
+
+/// The backup taken before the upgrade is stale by the time the schema scripts run (the new
+/// version's pods may write as they start), and `upgrade-migrate-db apply --backup` refuses a
+/// backup taken before the database's last write. Where the runbook runs the scripts itself,
+/// it dumps the database again once the new pods run, right before the scripts, and hands that
+/// dump to apply; the first backup stays the way back from the whole upgrade.
+#[test]
+fn the_runbook_dumps_the_database_again_right_before_its_schema_scripts() {
+    let report = try_check_profile(
+        &fate_without_applied_by(),
+        &cluster_file("v1.8.0", Mode::StorageClass),
+        None,
+        "v1.9.0",
+        &[],
+    )
+    .unwrap();
+    let cmds = commands(&report);
+    let pos = |needle: &str| {
+        cmds.iter()
+            .position(|c| c.contains(needle))
+            .unwrap_or_else(|| panic!("no step {needle}: {cmds:#?}"))
+    };
+    let apply = pos("upgrade-migrate-db apply");
+    assert_eq!(
+        cmds[apply],
+        "kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.8.0 --to v1.9.0 --backup fate-9999-v1.8.0-before-schema.sql.manifest.json"
+    );
+    assert_eq!(
+        cmds[apply - 1],
+        "kubectl upgrade-backup dump -n fate-9999 --profile fate --output fate-9999-v1.8.0-before-schema.sql",
+        "the dump apply relies on is taken right before it"
+    );
+    assert_eq!(
+        cmds[apply - 2],
+        "kubectl rollout status sts/mysql -n fate-9999 --timeout=10m",
+        "once the new database runs"
+    );
+    assert!(pos("kubefate cluster update") < apply - 2);
+    assert!(
+        pos("upgrade-backup dump -n fate-9999 --profile fate --output fate-9999-v1.8.0.sql")
+            < pos("kubefate cluster update"),
+        "the backup of the whole upgrade is still taken first"
+    );
 }
 
 #[test]
@@ -187,7 +267,7 @@ fn skipping_v1_8_0_chains_both_schema_scripts() {
     let sql = report
         .steps
         .iter()
-        .find(|s| s.command.starts_with("kubectl upgrade-migrate-db apply"))
+        .find(|s| s.command.starts_with("kubefate cluster update"))
         .unwrap();
     assert!(
         sql.description
@@ -761,11 +841,31 @@ fn issue8_3_schema_scripts_for_every_target() {
         "{note}"
     );
     assert!(
+        note.contains("KubeFATE's upgrade Job"),
+        "who runs them is said: {note}"
+    );
+    assert!(
+        !commands(&report)
+            .iter()
+            .any(|c| c.contains("upgrade-migrate-db")),
+        "{:#?}",
+        report.steps
+    );
+    let report = try_check_profile(
+        &fate_without_applied_by(),
+        &cluster_file("v1.7.2", Mode::ExistingClaim),
+        None,
+        "v1.10.0",
+        &[],
+    )
+    .unwrap();
+    let note = schema_note(&report);
+    assert!(
         note.contains("kubectl upgrade-migrate-db apply"),
         "who runs them is said: {note}"
     );
     assert!(
-        commands(&report).contains(&"kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.7.2 --to v1.10.0 --backup fate-9999-v1.7.2.sql.manifest.json"),
+        commands(&report).contains(&"kubectl upgrade-migrate-db apply -n fate-9999 --profile fate --from v1.7.2 --to v1.10.0 --backup fate-9999-v1.7.2-before-schema.sql.manifest.json"),
         "{:#?}",
         report.steps
     );

@@ -139,7 +139,10 @@ impl WorkloadView<'_> {
         out
     }
 
-    /// True when the component's selector matches the workload or its pod template.
+    /// True when the component's selector matches the workload or its pod template, or the
+    /// profile names this workload (kind and name) as the component's at some version: a new
+    /// version may label it differently (FATE v1.9.0's one `nodemanager` StatefulSet for the
+    /// `nodemanager-0` and `nodemanager-1` Deployments of v1.8.0).
     pub fn belongs_to(&self, component: &Component) -> bool {
         let reqs = names::parse_selector(&component.selector).unwrap_or_default();
         names::selector_matches(&reqs, self.labels)
@@ -149,6 +152,10 @@ impl WorkloadView<'_> {
                     .and_then(|t| t.metadata.as_ref())
                     .and_then(|m| m.labels.as_ref()),
             )
+            || component
+                .workloads
+                .iter()
+                .any(|w| w.kind.short() == self.kind && w.name == self.name)
     }
 }
 
@@ -322,14 +329,32 @@ impl State {
         out
     }
 
-    /// Pods of a component.
+    /// Pods of a component: those its selector matches, and the pods of a StatefulSet the
+    /// profile names as its workload (only the ordinal's pod when it is one replica of a
+    /// shared StatefulSet; the controller names them `<statefulset>-<ordinal>`).
     pub fn component_pods(&self, component: &Component) -> Vec<&Pod> {
         let reqs = names::parse_selector(&component.selector).unwrap_or_default();
         let ns = self.namespace_of(component);
+        let named = |p: &Pod| {
+            let owner = p
+                .metadata
+                .owner_references
+                .iter()
+                .flatten()
+                .find(|o| o.controller == Some(true) && o.kind == "StatefulSet");
+            let name = p.metadata.name.as_deref().unwrap_or_default();
+            owner.is_some_and(|o| {
+                component.workloads.iter().any(|w| {
+                    w.kind == profile::WorkloadKind::StatefulSet
+                        && w.name == o.name
+                        && w.ordinal.is_none_or(|n| name == format!("{}-{n}", w.name))
+                })
+            })
+        };
         self.pods
             .iter()
             .filter(|p| p.metadata.namespace.as_deref() == Some(ns.as_str()))
-            .filter(|p| names::selector_matches(&reqs, p.metadata.labels.as_ref()))
+            .filter(|p| names::selector_matches(&reqs, p.metadata.labels.as_ref()) || named(p))
             .collect()
     }
 
@@ -463,5 +488,59 @@ mod tests {
             unready.problem().as_deref(),
             Some("1 of 2 updated replicas available")
         );
+    }
+
+    /// FATE v1.9.0 runs the node managers as one StatefulSet labelled `fateMoudle: nodemanager`,
+    /// which the v1.8.0 selectors (`fateMoudle=nodemanager-0`, `-1`) do not match; the profile
+    /// names it as each node manager's workload, with the ordinal its pod has.
+    #[test]
+    fn a_workload_the_profile_names_belongs_to_the_component_whatever_its_labels() {
+        let fate = profile::builtin("fate").expect("fate");
+        let nm = |name: &str| fate.component(name).expect("component");
+        let mut state = State {
+            namespace: "fate-9999".into(),
+            ..State::default()
+        };
+        let labels = serde_json::json!({"fateMoudle": "nodemanager"});
+        state
+            .add(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "nodemanager", "namespace": "fate-9999", "labels": labels},
+                "spec": {"replicas": 2, "serviceName": "nodemanager",
+                         "selector": {"matchLabels": labels},
+                         "template": {"metadata": {"labels": labels},
+                                      "spec": {"containers": [{"name": "nodemanager", "image": "federatedai/eggroll:1.9.0-release"}]}}}
+            }))
+            .expect("sts");
+        for ordinal in 0..2 {
+            state
+                .add(serde_json::json!({
+                    "apiVersion": "v1", "kind": "Pod",
+                    "metadata": {"name": format!("nodemanager-{ordinal}"), "namespace": "fate-9999",
+                                 "labels": {"fateMoudle": "nodemanager", "statefulset.kubernetes.io/pod-name": format!("nodemanager-{ordinal}")},
+                                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": "nodemanager", "uid": "u", "controller": true}]},
+                    "spec": {"containers": [{"name": "nodemanager", "image": "federatedai/eggroll:1.9.0-release"}]}
+                }))
+                .expect("pod");
+        }
+        for (component, pod) in [
+            ("nodemanager-0", "nodemanager-0"),
+            ("nodemanager-1", "nodemanager-1"),
+        ] {
+            let refs: Vec<String> = state
+                .component_workloads(nm(component))
+                .iter()
+                .map(WorkloadView::reference)
+                .collect();
+            assert_eq!(refs, ["sts/nodemanager"], "{component}");
+            let pods: Vec<&str> = state
+                .component_pods(nm(component))
+                .iter()
+                .filter_map(|p| p.metadata.name.as_deref())
+                .collect();
+            assert_eq!(pods, [pod], "{component}: its own ordinal's pod");
+        }
+        // A StatefulSet the profile does not name is still matched by the selector alone.
+        assert!(state.component_workloads(nm("mysql")).is_empty());
     }
 }
