@@ -24,4 +24,5 @@ pub mod sql;
 pub mod template;
 pub mod tree;
 pub mod version;
+pub mod volume_pod;
 pub mod yaml;

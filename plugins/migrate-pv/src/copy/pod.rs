@@ -1,126 +1,15 @@
-//! The migration pods: what they mount, where they may run, and their start and removal.
+//! The migration pods: what they mount and their names. Where they run, their start and their
+//! removal are [`upgrade_shared::volume_pod`]'s.
 
-use k8s_openapi::api::core::v1::{PersistentVolume, Pod};
-use kube::api::{DeleteParams, PostParams};
-use serde_json::json;
+use k8s_openapi::api::core::v1::Pod;
+use upgrade_shared::volume_pod::{self, Mount};
 
-use upgrade_shared::cluster::{Cluster, retry, wait};
+pub use upgrade_shared::volume_pod::{
+    VolumePod as Side, placement, remove as remove_pod, start as start_pod,
+};
 
-/// Node constraints a volume carries (`spec.nodeAffinity.required`), as hostnames when they
-/// are expressed that way; other terms are passed through to the pod.
-pub(super) fn volume_terms(v: &PersistentVolume) -> Vec<serde_json::Value> {
-    v.spec
-        .as_ref()
-        .and_then(|s| s.node_affinity.as_ref())
-        .and_then(|a| a.required.as_ref())
-        .map(|r| {
-            r.node_selector_terms
-                .iter()
-                .filter_map(|t| serde_json::to_value(t).ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub(super) fn hostnames(terms: &[serde_json::Value]) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    for t in terms {
-        for e in t["matchExpressions"].as_array().into_iter().flatten() {
-            if e["key"] == "kubernetes.io/hostname" && e["operator"] == "In" {
-                out.extend(
-                    e["values"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.as_str().map(str::to_string)),
-                );
-            }
-        }
-    }
-    (!out.is_empty()).then_some(out)
-}
-
-/// Where the migration pod must run: the node affinity terms of both volumes and, for a live
-/// copy, the node where SOURCE is attached. Refuses pairs that no node can serve.
-pub fn placement(
-    source: &PersistentVolume,
-    dest: Option<&PersistentVolume>,
-    attached_on: Option<&str>,
-) -> Result<Option<serde_json::Value>, String> {
-    let mut terms = volume_terms(source);
-    let mut allowed = hostnames(&terms);
-    if let Some(d) = dest {
-        let dterms = volume_terms(d);
-        if let (Some(a), Some(b)) = (&allowed, hostnames(&dterms)) {
-            let both: Vec<String> = a.iter().filter(|h| b.contains(h)).cloned().collect();
-            if both.is_empty() {
-                return Err(format!(
-                    "no node can mount both volumes: pv/{} is on {} and pv/{} on {}",
-                    source.metadata.name.clone().unwrap_or_default(),
-                    a.join(","),
-                    d.metadata.name.clone().unwrap_or_default(),
-                    b.join(",")
-                ));
-            }
-            allowed = Some(both);
-        }
-        // Terms of a volume must all be satisfied; node affinity ANDs expressions in a term.
-        if terms.is_empty() {
-            terms = dterms;
-        } else if !dterms.is_empty() {
-            terms = terms
-                .iter()
-                .flat_map(|a| {
-                    dterms.iter().map(move |b| {
-                        let mut exprs = a["matchExpressions"]
-                            .as_array()
-                            .cloned()
-                            .unwrap_or_default();
-                        exprs.extend(
-                            b["matchExpressions"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default(),
-                        );
-                        json!({"matchExpressions": exprs})
-                    })
-                })
-                .collect();
-        }
-    }
-    if let Some(node) = attached_on {
-        if allowed
-            .as_ref()
-            .is_some_and(|a| !a.iter().any(|h| h == node))
-        {
-            return Err(format!(
-                "SOURCE is attached on node {node}, which the volumes' node affinity excludes"
-            ));
-        }
-        let pin = json!({"key": "kubernetes.io/hostname", "operator": "In", "values": [node]});
-        terms = if terms.is_empty() {
-            vec![json!({"matchExpressions": [pin]})]
-        } else {
-            terms
-                .into_iter()
-                .map(|mut t| {
-                    let mut exprs = t["matchExpressions"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default();
-                    exprs.push(pin.clone());
-                    t["matchExpressions"] = json!(exprs);
-                    t
-                })
-                .collect()
-        };
-    }
-    Ok((!terms.is_empty()).then(|| json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}}})))
-}
-
-/// The migration pod: SOURCE read-only at /source, DEST at /dest, no service account token,
-/// no privilege escalation, only the capabilities a faithful copy needs (owners, modes and
-/// times of files it does not own), read-only root filesystem.
+/// The migration pod: SOURCE read-only at /source, DEST at /dest, only the capabilities a
+/// faithful copy needs (owners, modes and times of files it does not own).
 pub fn migration_pod(
     name: &str,
     namespace: &str,
@@ -130,49 +19,39 @@ pub fn migration_pod(
     affinity: Option<serde_json::Value>,
 ) -> serde_json::Value {
     let mut mounts = Vec::new();
-    let mut volumes = Vec::new();
-    if let Some(source) = source {
-        mounts.push(json!({"name": "source", "mountPath": "/source", "readOnly": true}));
-        volumes.push(json!({"name": "source", "persistentVolumeClaim": {"claimName": source, "readOnly": true}}));
+    if let Some(claim) = source {
+        mounts.push(Mount {
+            name: "source",
+            claim,
+            path: "/source",
+            read_only: true,
+        });
     }
-    if let Some(dest) = dest {
-        mounts.push(json!({"name": "dest", "mountPath": "/dest"}));
-        volumes.push(json!({"name": "dest", "persistentVolumeClaim": {"claimName": dest}}));
+    if let Some(claim) = dest {
+        mounts.push(Mount {
+            name: "dest",
+            claim,
+            path: "/dest",
+            read_only: false,
+        });
     }
-    mounts.push(json!({"name": "tmp", "mountPath": "/tmp"}));
-    volumes.push(json!({"name": "tmp", "emptyDir": {}}));
-    let mut spec = json!({
-        "restartPolicy": "Never",
-        "automountServiceAccountToken": false,
-        "enableServiceLinks": false,
-        "terminationGracePeriodSeconds": 5,
-        "securityContext": {"runAsUser": 0, "runAsGroup": 0, "seccompProfile": {"type": "RuntimeDefault"}},
-        "containers": [{
-            "name": "migrate",
-            "image": image,
-            "command": ["sleep", "86400"],
-            "securityContext": {
-                "allowPrivilegeEscalation": false,
-                "readOnlyRootFilesystem": true,
-                "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "MKNOD"]},
-            },
-            "volumeMounts": mounts,
-        }],
-        "volumes": volumes,
-    });
-    if let Some(a) = affinity {
-        spec["affinity"] = a;
-    }
-    json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "labels": {"app.kubernetes.io/managed-by": "kubectl-upgrade", "app.kubernetes.io/component": "migrate-pv"},
-        },
-        "spec": spec,
-    })
+    volume_pod::manifest(
+        name,
+        namespace,
+        image,
+        "migrate-pv",
+        "migrate",
+        &mounts,
+        &[
+            "CHOWN",
+            "DAC_OVERRIDE",
+            "DAC_READ_SEARCH",
+            "FOWNER",
+            "FSETID",
+            "MKNOD",
+        ],
+        affinity,
+    )
 }
 
 /// True for a pod this plugin made (its labels); the caller also checks its name and journal.
@@ -185,153 +64,5 @@ pub fn is_migration_pod(p: &Pod) -> bool {
 
 /// Name of the migration pod for a copy (stable, so a re-run finds a leftover one).
 pub fn pod_name(dest: &str) -> String {
-    let base = format!("migrate-pv-{dest}");
-    if base.len() <= 63 {
-        base
-    } else {
-        base[..63].trim_end_matches('-').to_string()
-    }
-}
-
-/// One migration pod: where it runs and what it mounts.
-pub struct Side {
-    pub cluster: Cluster,
-    pub pod: String,
-    pub manifest: serde_json::Value,
-}
-
-/// Replaces a pod left by an interrupted run (its copy may be half done), creates the pod and
-/// waits until it runs.
-pub(crate) async fn start_pod(timeout: std::time::Duration, side: &Side) -> anyhow::Result<()> {
-    let pods = side.cluster.pods();
-    let pod = side.pod.as_str();
-    if retry("cannot read pod", || pods.get_opt(pod))
-        .await?
-        .is_some()
-    {
-        let params = DeleteParams::default();
-        retry("cannot delete pod", || pods.delete(pod, &params)).await?;
-        wait(timeout, &format!("pod/{pod} to go"), || async {
-            Ok(retry("cannot read pod", || pods.get_opt(pod))
-                .await?
-                .is_none())
-        })
-        .await?;
-    }
-    let manifest: Pod = serde_json::from_value(side.manifest.clone())?;
-    let params = PostParams::default();
-    retry(&format!("cannot create pod/{pod}"), || {
-        pods.create(&params, &manifest)
-    })
-    .await?;
-    let ran = wait(timeout, &format!("pod/{pod} to run"), || async {
-        let p = retry("cannot read pod", || pods.get(pod)).await?;
-        match p.status.and_then(|s| s.phase).as_deref() {
-            Some("Running") => Ok(true),
-            Some(phase @ ("Failed" | "Succeeded")) => {
-                anyhow::bail!("pod/{pod} ended ({phase}) before the copy")
-            }
-            _ => Ok(false),
-        }
-    })
-    .await;
-    match ran {
-        Ok(()) => Ok(()),
-        Err(e) => {
-            // Say why: most often a claim that does not bind (no provisioner, no volume).
-            let why = why_not_running(&side.cluster, pod, &manifest).await;
-            Err(if why.is_empty() { e } else { e.context(why) })
-        }
-    }
-}
-
-/// The phase and latest events of each claim the pod mounts that is not Bound, and the pod's
-/// own latest events; empty when nothing explains it.
-async fn why_not_running(cluster: &Cluster, pod: &str, manifest: &Pod) -> String {
-    let mut out = Vec::new();
-    let claims = manifest
-        .spec
-        .as_ref()
-        .and_then(|s| s.volumes.as_ref())
-        .map(|vs| {
-            vs.iter()
-                .filter_map(|v| {
-                    v.persistent_volume_claim
-                        .as_ref()
-                        .map(|c| c.claim_name.clone())
-                })
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
-    for claim in claims {
-        let Ok(Some(c)) = cluster.claim(&claim).await else {
-            continue;
-        };
-        let phase = c
-            .status
-            .and_then(|s| s.phase)
-            .unwrap_or_else(|| "Pending".into());
-        if phase != "Bound" {
-            let events = latest_events(cluster, "PersistentVolumeClaim", &claim).await;
-            out.push(format!(
-                "pvc/{claim} is {phase}{}",
-                if events.is_empty() {
-                    " (no events: is there a provisioner for its storage class, or a volume it can bind?)".to_string()
-                } else {
-                    format!("; its latest events: {events}")
-                }
-            ));
-        }
-    }
-    let events = latest_events(cluster, "Pod", pod).await;
-    if !events.is_empty() {
-        out.push(format!("pod/{pod}'s latest events: {events}"));
-    }
-    out.join("; ")
-}
-
-/// The last three events about an object, `reason: message`, oldest first.
-async fn latest_events(cluster: &Cluster, kind: &str, name: &str) -> String {
-    let api: kube::Api<k8s_openapi::api::core::v1::Event> = cluster.api();
-    let params = kube::api::ListParams::default().fields(&format!(
-        "involvedObject.kind={kind},involvedObject.name={name}"
-    ));
-    let Ok(list) = retry("cannot list events", || api.list(&params)).await else {
-        return String::new();
-    };
-    let mut items = list.items;
-    items.sort_by_key(|e| e.last_timestamp.clone().map(|t| t.0));
-    let start = items.len().saturating_sub(3);
-    items[start..]
-        .iter()
-        .map(|e| {
-            format!(
-                "{}: {}",
-                e.reason.clone().unwrap_or_default(),
-                e.message.clone().unwrap_or_default()
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" | ")
-}
-
-/// Deletes a migration pod and waits until it no longer mounts anything.
-pub(crate) async fn remove_pod(timeout: std::time::Duration, side: &Side) {
-    let pods = side.cluster.pods();
-    let pod = side.pod.as_str();
-    let _ = pods.delete(pod, &DeleteParams::default()).await;
-    // Until the pod is gone it still mounts its claims; wait so that what runs next (the
-    // owners scaled back, another copy) finds them free.
-    let gone = wait(timeout, &format!("pod/{pod} to be deleted"), || async {
-        Ok(retry("cannot read pod", || pods.get_opt(pod))
-            .await?
-            .is_none())
-    })
-    .await;
-    if let Err(e) = gone {
-        eprintln!(
-            "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
-            side.cluster.namespace
-        );
-    }
+    volume_pod::name("migrate-pv", dest)
 }
