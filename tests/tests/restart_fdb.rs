@@ -410,3 +410,50 @@ fn the_runbooks_restart_step_runs_as_printed() {
     assert_eq!(before["sample-storage-1"], after["sample-storage-1"]);
     assert!(conditions(&c)["storage-2"].is_empty());
 }
+
+/// After a clean upgrade no process group has the conditions: with `--if-any` (as the runbook
+/// runs it) the empty selection is "nothing to restart" and exit 0, nothing asked or written;
+/// named pods that do not exist stay an error even so.
+#[test]
+fn an_empty_selection_with_if_any_is_nothing_to_restart() {
+    let c = fdb();
+    let before = uids(&c);
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "--profile",
+            "foundationdb",
+            "--process-condition",
+            "MissingProcesses",
+            "--process-condition",
+            "IncorrectCommandLine",
+            "--if-any",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("nothing to restart: no pod in namespace default matches --process-condition MissingProcesses --process-condition IncorrectCommandLine"),
+        "{out}"
+    );
+    assert_eq!(
+        c.kubectl(&["get", "configmap", "kubectl-upgrade-restart"])
+            .code,
+        1,
+        "no journal written"
+    );
+    assert_eq!(before, uids(&c));
+    let o = c.plugin(
+        "restart",
+        &["pods", "-n", "default", "--if-any", "sample-storage-9"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("pod sample-storage-9 not found"),
+        "{}",
+        text(&o)
+    );
+}

@@ -457,7 +457,7 @@ fn foundationdb_patch_minor_and_downgrade_rules() {
     let restart = cmds
         .iter()
         .position(|c| {
-            *c == "kubectl upgrade-restart pods -n fdb --profile foundationdb --process-condition MissingProcesses --process-condition IncorrectCommandLine"
+            *c == "kubectl upgrade-restart pods -n fdb --profile foundationdb --process-condition MissingProcesses --process-condition IncorrectCommandLine --if-any"
         })
         .expect("restart by condition");
     assert!(patch < restart);

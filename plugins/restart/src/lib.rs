@@ -40,6 +40,10 @@ Examples:
   # A version-incompatible upgrade: every process together
   kubectl upgrade-restart pods -n fdb --profile foundationdb --all --mode all-at-once
 
+  # After an upgrade: restart what it left behind, if anything (nothing selected: exit 0)
+  kubectl upgrade-restart pods -n fdb --profile foundationdb \\
+      --process-condition MissingProcesses --if-any
+
   # Pods not ready or still on an old image, two at a time
   kubectl upgrade-restart pods -n web --condition NotReady --not-version 2.4.1 --max-unavailable 2
 
@@ -48,8 +52,9 @@ Examples:
       --idle-logs app=rok-csi-node --idle-for 30s
   kubectl upgrade-restart resume -n rok
 
-Exit status: 0 done, 1 a pod did not become Ready, the application stayed unhealthy, a
-disruption budget or the journal refused (nothing more changed), 2 bad input or could not run.";
+Exit status: 0 done (with --if-any also when nothing is selected), 1 a pod did not become
+Ready, the application stayed unhealthy, a disruption budget or the journal refused (nothing
+more changed), 2 bad input or could not run.";
 
 /// Restart pods by condition, version or process-group condition; quiesce and resume controllers.
 #[derive(Debug, Parser)]
@@ -123,6 +128,11 @@ pub struct PodsArgs {
     /// Pods restarted together in rolling and in-place mode.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_unavailable: u32,
+    /// When the selectors match no pod, say "nothing to restart" and exit 0 instead of failing
+    /// (a runbook's restart after an upgrade that left nothing behind). Named pods that do not
+    /// exist are still an error.
+    #[arg(long)]
+    pub if_any: bool,
 }
 
 /// `quiesce` arguments.

@@ -126,7 +126,12 @@ pub async fn run(args: &Args, p: &PodsArgs) -> anyhow::Result<u8> {
     let print = fingerprint(p, &input.selectors);
     let (mut rollout, selected): (Rollout, Vec<Selected>) = match resumption(recorded, &print) {
         Resumption::Fresh => {
-            let selection = select(&ns, &facts, &groups, labels.as_ref(), &input.selectors)?;
+            let selection = match select(&ns, &facts, &groups, labels.as_ref(), &input.selectors) {
+                Err(empty @ crate::select::SelectError::Empty { .. }) if p.if_any => {
+                    return nothing_to_restart(args, &ns, p.mode, &empty.to_string());
+                }
+                other => other?,
+            };
             notes.extend(selection.notes.iter().cloned());
             let r = new_rollout(print, &selection.pods, p.mode, p.max_unavailable as usize);
             (r, selection.pods)
@@ -232,4 +237,23 @@ pub async fn run(args: &Args, p: &PodsArgs) -> anyhow::Result<u8> {
         }
         None => Ok(exit::OK),
     }
+}
+
+/// `--if-any` with an empty selection: the reason on its own line (an empty report for
+/// `-o json|yaml`), nothing asked, nothing written, exit 0.
+fn nothing_to_restart(args: &Args, ns: &str, mode: Mode, why: &str) -> anyhow::Result<u8> {
+    match args.output.format {
+        Format::Table => println!("{why}"),
+        f => {
+            eprintln!("{why}");
+            let report = render::Report {
+                namespace: ns.to_string(),
+                mode,
+                outcomes: Vec::new(),
+                stopped: None,
+            };
+            output::print(&output::to_document(&report, f)?)?;
+        }
+    }
+    Ok(exit::OK)
 }
