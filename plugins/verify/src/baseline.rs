@@ -63,6 +63,9 @@ pub struct Baseline {
     /// Jobs that existed at record time (by UID); newer ones are the upgrade's.
     #[serde(default)]
     pub jobs: Vec<ObjectRef>,
+    /// The image `record --deep` read the volumes' tree digests with; `verify` uses it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deep_image: Option<String>,
     /// What could not be recorded, and why (a volume no running pod mounts, a database that
     /// did not answer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -151,7 +154,7 @@ pub struct VolumeSummary {
     pub files: u64,
     /// Bytes in regular files (apparent sizes).
     pub bytes: u64,
-    /// sha256 of the volume's manifest (`--deep`).
+    /// sha256 of the volume's tree (`--deep`, [`upgrade_shared::tree::digest`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
     /// The pod the summary was read through.
@@ -236,6 +239,7 @@ impl Baseline {
             custom_resources: Vec::new(),
             pods: Vec::new(),
             jobs: Vec::new(),
+            deep_image: None,
             gaps: Vec::new(),
         }
     }

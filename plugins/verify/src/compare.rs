@@ -16,6 +16,8 @@
 //!   copy recorded and is Bound to the recorded volume; otherwise the volume's difference
 //!   stands, with the reason the copy does not count. Reclaim policies are not compared
 //!   (restoring them is a later step);
+//! - trees: where the baseline holds a tree digest (`record --deep`), the claim holding the
+//!   volume's data now digests the same (`volume-changed` otherwise);
 //! - rows: no table has fewer rows, none is missing (version-specific tables excepted);
 //! - Jobs created after the record: each has completed, none failed;
 //! - custom resources: healthy by [`crate::health`];
@@ -52,6 +54,10 @@ pub struct Observed {
     pub table_errors: Vec<String>,
     /// Summaries of data volumes now, by (namespace, claim).
     pub summaries: Vec<((String, String), VolumeSummary)>,
+    /// Tree digests now (`record --deep` baselines), by the claim holding the data now.
+    pub digests: Vec<((String, String), VolumeSummary)>,
+    /// Digests that could not be read, and why.
+    pub digest_errors: Vec<String>,
 }
 
 struct Found {
@@ -106,6 +112,7 @@ pub fn compare(
         None => versions_without_profile(baseline, state, options, &mut f),
     };
     rollouts(state, &mut f);
+    f.unverified.extend(observed.digest_errors.iter().cloned());
     volumes(baseline, state, observed, &mut f);
     tables(baseline, observed, &mut f);
     jobs(baseline, state, &mut f);
@@ -616,6 +623,32 @@ fn volumes(baseline: &Baseline, state: &State, observed: &Observed, f: &mut Foun
                 }
             },
         };
+        if let Some(recorded) = v.summary.as_ref().filter(|s| s.digest.is_some())
+            && let Some((_, now)) = observed
+                .digests
+                .iter()
+                .find(|((ns, c), _)| *ns == ref_ns && *c == ref_name)
+            && now.digest != recorded.digest
+        {
+            let show = |s: &VolumeSummary| {
+                format!(
+                    "sha256 {} ({} files, {} bytes)",
+                    s.digest.as_deref().unwrap_or_default(),
+                    s.files,
+                    s.bytes
+                )
+            };
+            f.differ(
+                "volume-changed",
+                volume_name(v),
+                format!(
+                    "the tree on the volume that held pvc {}/{} changed since the record (read through pvc {ref_ns}/{ref_name})",
+                    v.namespace, v.claim
+                ),
+                show(recorded),
+                show(now),
+            );
+        }
         let (Some(before), Some(now)) = (
             &v.summary,
             observed

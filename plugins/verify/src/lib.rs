@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod cluster;
 pub mod commands;
 pub mod compare;
+pub mod digest;
 pub mod health;
 pub mod record;
 pub mod render;
@@ -79,9 +80,14 @@ pub enum Command {
         /// Also write the baseline to this file (JSON).
         #[arg(long = "output", value_name = "FILE")]
         file: Option<PathBuf>,
-        /// Add a manifest digest of each data volume, read through a read-only pod.
+        /// Add a tree digest of each data volume (paths, owners, modes, sizes, mtimes, links
+        /// and every file's sha256), read through a short-lived pod that mounts it read-only;
+        /// `verify` names each volume whose tree changed. For volumes at rest.
         #[arg(long)]
         deep: bool,
+        /// Image of the `--deep` pod: it needs bash, GNU findutils and coreutils.
+        #[arg(long, value_name = "IMAGE", default_value = digest::IMAGE, requires = "deep")]
+        image: String,
         /// Output format of what was recorded.
         #[arg(short = 'o', value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -165,6 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             profile,
             file,
             deep,
+            image,
             format,
             yes,
             dry_run,
@@ -175,7 +182,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 commands::record::Options {
                     profile,
                     file,
-                    deep,
+                    deep: deep.then_some(image),
                     format,
                     yes,
                     dry_run,

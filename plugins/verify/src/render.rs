@@ -152,7 +152,15 @@ pub fn baseline(b: &Baseline, stored: &[String], styles: &Styles) -> String {
                 if v.data { "yes" } else { "no" }.into(),
                 v.summary
                     .as_ref()
-                    .map(|s| format!("{} files, {} bytes", s.files, s.bytes))
+                    .map(|s| match &s.digest {
+                        Some(d) => format!(
+                            "{} files, {} bytes, sha256 {}",
+                            s.files,
+                            s.bytes,
+                            d.get(..12).unwrap_or(d)
+                        ),
+                        None => format!("{} files, {} bytes", s.files, s.bytes),
+                    })
                     .unwrap_or_else(|| "-".into()),
             ]
         })

@@ -34,6 +34,7 @@ fn help_reads_as_a_kubectl_plugin_with_the_suite_s_commands() {
                 "--profile",
                 "--output <FILE>",
                 "--deep",
+                "--image <IMAGE>",
                 "--dry-run",
                 "--yes",
             ][..],
@@ -110,6 +111,7 @@ fn bad_input_is_one_line_and_exit_2_before_any_connection() {
             &["record", "-n", "ns", "--output", "/nonexistent/dir/b.json"][..],
             "the directory does not exist",
         ),
+        (&["record", "-n", "ns", "--image", "busybox"][..], "--deep"),
         (
             &["wait", "-n", "ns", "--to", "v1", "--timeout", "soon"][..],
             "invalid duration",

@@ -318,3 +318,44 @@ fn contents_are_read_where_the_copy_holds_them() {
     );
     assert_eq!(compare::holder(v, &state(redeployed())), None);
 }
+
+#[test]
+fn a_deep_digest_is_compared_where_the_copy_holds_the_tree() {
+    let mut b = baseline();
+    let summary = |digest: &str| kubectl_upgrade_verify::baseline::VolumeSummary {
+        files: 7,
+        bytes: 570,
+        digest: Some(digest.into()),
+        pod: "verify-x".into(),
+    };
+    b.volumes[0].summary = Some(summary(&"a".repeat(64)));
+    let p = profile::builtin("kubeflow").expect("profile");
+    let now = state(with(
+        redeployed(),
+        vec![journal(&copy_entry("verified", Some(proof())))],
+    ));
+    let run = |digest: &str| {
+        compare(
+            &b,
+            &now,
+            Some(&p),
+            &Observed {
+                digests: vec![((NS.into(), NEW_CLAIM.into()), summary(digest))],
+                ..Observed::default()
+            },
+            &Options::default(),
+        )
+    };
+    assert_eq!(run(&"a".repeat(64)).differences, vec![]);
+    let r = run(&"b".repeat(64));
+    assert_eq!(
+        only_difference(&r, "volume-changed"),
+        format!(
+            "the tree on the volume that held pvc kubeflow/{OLD_CLAIM} changed since the record (read through pvc kubeflow/{NEW_CLAIM})"
+        )
+    );
+    assert_eq!(
+        r.differences[0].recorded,
+        format!("sha256 {} (7 files, 570 bytes)", "a".repeat(64))
+    );
+}

@@ -11,14 +11,15 @@ use upgrade_shared::profile::Profile;
 
 use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
 use crate::state::State;
-use crate::{cluster, record, render, rows, summary};
+use crate::{cluster, digest, record, render, rows, summary};
 
 /// What `record` was asked to do.
 #[derive(Debug)]
 pub struct Options {
     pub profile: Option<Profile>,
     pub file: Option<PathBuf>,
-    pub deep: bool,
+    /// `--deep`, with the image of its pod.
+    pub deep: Option<String>,
     pub format: Format,
     pub yes: bool,
     pub dry_run: bool,
@@ -82,9 +83,6 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
             anyhow::bail!("--output {}: the directory does not exist", path.display());
         }
     }
-    if opts.deep {
-        anyhow::bail!("--deep is not available yet: volume digests are not recorded");
-    }
     let (client, namespace) = kube.client().await?;
     let profile = opts.profile.as_ref();
     let state = cluster::load(&client, &namespace, profile, &[])
@@ -110,6 +108,18 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     let (summaries, missed) = summary::read_all(&client, &state, &data_claims).await;
     for m in missed {
         eprintln!("warning: not recorded: {m}");
+    }
+    let mut summaries = summaries;
+    if let Some(image) = &opts.deep {
+        baseline.deep_image = Some(image.clone());
+        let (digests, missed) = digest::read_all(&client, &state, &data_claims, image).await;
+        for m in missed {
+            eprintln!("warning: not recorded: {m}");
+            baseline.gaps.push(m);
+        }
+        // The digest's pod counted the files too, whether or not a running pod mounts the claim.
+        summaries.retain(|(held, _)| digests.iter().all(|(d, _)| d != held));
+        summaries.extend(digests);
     }
     for ((ns, claim), s) in summaries {
         if let Some(v) = baseline

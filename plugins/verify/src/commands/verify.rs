@@ -15,7 +15,7 @@ use upgrade_shared::version::Version;
 use crate::baseline::Baseline;
 use crate::compare::{self, Observed};
 use crate::report::{Report, Verdict};
-use crate::{ProfileArgs, cluster, render, rows, summary};
+use crate::{ProfileArgs, cluster, digest, render, rows, summary};
 
 /// How often `wait` looks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -81,6 +81,18 @@ async fn once(
         .filter_map(|v| compare::holder(v, &state))
         .collect();
     observed.summaries = summary::read_all(client, &state, &holders).await.0;
+    let deep: Vec<(String, String)> = baseline
+        .volumes
+        .iter()
+        .filter(|v| v.summary.as_ref().is_some_and(|s| s.digest.is_some()))
+        .filter_map(|v| compare::holder(v, &state))
+        .collect();
+    if !deep.is_empty() {
+        let image = baseline.deep_image.as_deref().unwrap_or(digest::IMAGE);
+        let (digests, errors) = digest::read_all(client, &state, &deep, image).await;
+        observed.digests = digests;
+        observed.digest_errors = errors;
+    }
     Ok(compare::compare(
         baseline, &state, profile, &observed, options,
     ))
