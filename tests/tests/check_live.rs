@@ -321,3 +321,148 @@ fn issue8_1_one_users_claim_does_not_make_the_others_safe() {
         "{commands:#?}"
     );
 }
+
+/// Sets the clients connected to the simulated FoundationDB database and waits until
+/// `fdbcli --exec 'status json'` in a process pod reports them.
+fn connect_fdb_clients(cluster: &TestCluster, ns: &str, clients: &str, count: u64) {
+    cluster
+        .kubectl(&[
+            "annotate",
+            "foundationdbcluster",
+            "sample",
+            "-n",
+            ns,
+            "--overwrite",
+            &format!("sim.kubectl-upgrade.dev/fdb-clients={clients}"),
+        ])
+        .ok();
+    cluster.wait_for(
+        &["pod", "sample-storage-1", "-n", ns],
+        "{.status.phase}",
+        "Running",
+        std::time::Duration::from_secs(60),
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let run = cluster.kubectl(&[
+            "exec",
+            "-n",
+            ns,
+            "sample-storage-1",
+            "-c",
+            "foundationdb",
+            "--",
+            "fdbcli",
+            "--exec",
+            "status json",
+        ]);
+        let seen = serde_json::from_str::<serde_json::Value>(&run.stdout)
+            .ok()
+            .and_then(|s| s["cluster"]["clients"]["count"].as_u64());
+        if seen == Some(count) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "status json never showed {count} clients: {} {}",
+            run.stdout,
+            run.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn client_findings(report: &serde_json::Value) -> Vec<serde_json::Value> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"].as_str().is_some_and(|c| c.starts_with("client")))
+        .cloned()
+        .collect()
+}
+
+/// Issue 8, item 6: the check reads the connected clients from the database's own status
+/// (`fdbcli --exec 'status json'` in a process pod) before a minor upgrade: clients that all
+/// support the target give no finding, a client on the old library only blocks the upgrade,
+/// and a patch upgrade is not checked.
+#[test]
+fn issue8_6_foundationdb_clients_are_checked_live_before_a_minor_upgrade() {
+    let cluster = TestCluster::start(&["fdb-cluster.yaml"]).expect("cluster");
+    let ns = "default";
+    connect_fdb_clients(
+        &cluster,
+        ns,
+        r#"[{"address":"10.1.0.50:4500","versions":["7.1.33","7.3.43"]},{"address":"10.1.0.52:4500","versions":["7.3.43"]}]"#,
+        2,
+    );
+    let args = ["--profile", "foundationdb", "-n", ns, "--to", "7.3.43"];
+    let (code, report) = check(&cluster, &args);
+    assert_eq!((code, report["verdict"].as_str()), (1, Some("needs-steps")));
+    assert!(client_findings(&report).is_empty(), "{report:#}");
+
+    connect_fdb_clients(
+        &cluster,
+        ns,
+        r#"[{"address":"10.1.0.50:4500","versions":["7.1.33","7.3.43"]},{"address":"10.1.0.51:4500","versions":["7.1.33"],"logGroup":"billing"}]"#,
+        2,
+    );
+    let (code, report) = check(&cluster, &args);
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (1, Some("blocked")),
+        "{report:#}"
+    );
+    let found = client_findings(&report);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["code"], "clients-not-compatible");
+    let message = found[0]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("10.1.0.51:4500 (log group billing) (7.1.33)")
+            && !message.contains("10.1.0.50"),
+        "{message}"
+    );
+
+    // A patch upgrade keeps the protocol: the same old client is not a finding.
+    let (_, report) = check(
+        &cluster,
+        &["--profile", "foundationdb", "-n", ns, "--to", "7.1.40"],
+    );
+    assert!(client_findings(&report).is_empty(), "{report:#}");
+}
+
+/// Issue 8, item 6: without a process pod to run fdbcli in, the check says it could not read
+/// the clients' versions instead of passing them.
+#[test]
+fn issue8_6_no_process_pod_is_a_finding_not_a_pass() {
+    let cluster = TestCluster::start(&["fdb-cluster.yaml"]).expect("cluster");
+    let cr = cluster.get_json(&["foundationdbcluster", "sample", "-n", "default"]);
+    cluster.kubectl(&["create", "namespace", "fdb-empty"]).ok();
+    cluster.apply(&format!(
+        "apiVersion: apps.foundationdb.org/v1beta2\nkind: FoundationDBCluster\nmetadata: {{name: sample, namespace: fdb-empty}}\nspec: {}\nstatus: {}\n",
+        cr["spec"], cr["status"]
+    ));
+    let (code, report) = check(
+        &cluster,
+        &[
+            "--profile",
+            "foundationdb",
+            "-n",
+            "fdb-empty",
+            "--to",
+            "7.3.43",
+        ],
+    );
+    assert_eq!(code, 1, "{report:#}");
+    assert_ne!(report["verdict"], "safe");
+    let found = client_findings(&report);
+    assert_eq!(found.len(), 1, "{report:#}");
+    assert_eq!(found[0]["code"], "client-versions-unknown");
+    assert!(
+        found[0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("could not read client versions: no Running pod"),
+        "{report:#}"
+    );
+}

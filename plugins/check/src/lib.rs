@@ -165,9 +165,14 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     };
     let snapshot = if args.from_files.is_empty() {
         let (client, namespace) = args.kube.client().await?;
-        live::load(&client, &namespace, &profile)
+        let mut snapshot = live::load(&client, &namespace, &profile)
             .await
-            .context("cannot read the application from the cluster (check --kubeconfig/--context, or use --from-file)")?
+            .context("cannot read the application from the cluster (check --kubeconfig/--context, or use --from-file)")?;
+        // The database's status is read only for a move whose clients must be checked.
+        if plan::clients_to_check(&profile, &snapshot, &options) {
+            snapshot.database_status = live::database_status(&client, &snapshot, &profile).await;
+        }
+        snapshot
     } else {
         offline_snapshot(&args.from_files, args.kube.namespace.as_deref())?
     };

@@ -104,3 +104,61 @@ pub async fn load(
     }
     Ok(snapshot)
 }
+
+/// How long the profile's status command may take in its pod.
+const STATUS_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The database's own status, printed by the profile's client-compatibility command in the
+/// first Running pod of its components that has the container; or one line saying why it could
+/// not be read (no such pod, the exec failed, the output is not JSON).
+pub async fn database_status(
+    client: &kube::Client,
+    snapshot: &Snapshot,
+    profile: &Profile,
+) -> Option<Result<serde_json::Value, String>> {
+    let check = profile.client_compatibility.as_ref()?;
+    let pod = check
+        .components
+        .iter()
+        .filter_map(|name| profile.component(name))
+        .flat_map(|c| crate::context::component_pods(snapshot, c))
+        .find(|p| {
+            p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+                && p.spec
+                    .as_ref()
+                    .is_some_and(|s| s.containers.iter().any(|c| c.name == check.container))
+        });
+    let Some(pod) = pod else {
+        return Some(Err(format!(
+            "no Running pod of {} with container {} to run {} in",
+            check.components.join(", "),
+            check.container,
+            check.command.join(" ")
+        )));
+    };
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ns = pod
+        .metadata
+        .namespace
+        .clone()
+        .unwrap_or_else(|| snapshot.namespace.clone());
+    let command =
+        upgrade_shared::exec::Command::new(&name, Some(&check.container), check.command.clone())
+            .timeout(Some(STATUS_LIMIT));
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let what = check.command.join(" ");
+    Some(
+        match upgrade_shared::exec::capture(
+            &pods,
+            &command,
+            upgrade_shared::exec::Input::None,
+            &what,
+        )
+        .await
+        {
+            Err(e) => Err(upgrade_shared::api::chain(&e)),
+            Ok(out) => serde_json::from_slice(&out)
+                .map_err(|e| format!("{what} in pod/{name} did not print a JSON document: {e}")),
+        },
+    )
+}

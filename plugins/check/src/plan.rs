@@ -92,6 +92,23 @@ pub fn check(
     })
 }
 
+/// True when the check would compare the connected clients' versions for this move (a major
+/// or minor upgrade of a profile that says where the database lists its clients), so the
+/// database's status must be read first.
+pub fn clients_to_check(profile: &Profile, snapshot: &Snapshot, options: &Options) -> bool {
+    if profile.client_compatibility.is_none() {
+        return false;
+    }
+    let Some(to) = &options.to else {
+        return false;
+    };
+    let from = match &options.from {
+        Some(v) => Some(v.clone()),
+        None => detect_version(profile, snapshot).ok(),
+    };
+    from.is_some_and(|from| rules::clients::needed(&from, to))
+}
+
 /// Refuses a snapshot that holds nothing of the application: no workload or pod of any
 /// component, no custom resource the profile reads, no cluster file. A runbook for claims that
 /// do not exist would only mislead.

@@ -26,6 +26,10 @@ pub struct Snapshot {
     /// Entries of `kubectl upgrade-migrate-pv`'s journal in the namespace (its ConfigMap
     /// [`MIGRATE_PV_JOURNAL`]), each parsed from JSON: what was retained, adopted and copied.
     pub journal: std::collections::BTreeMap<String, Value>,
+    /// The database's own status as the profile's client-compatibility command printed it in
+    /// one of its pods (`fdbcli --exec 'status json'`), or why it could not be read; `None`
+    /// when it was not asked for (files only, or a move that does not need it).
+    pub database_status: Option<Result<Value, String>>,
 }
 
 /// The ConfigMap in which `kubectl upgrade-migrate-pv` journals its work.

@@ -1191,3 +1191,114 @@ fn issue8_7_kubeflow_stops_the_new_minio_for_the_copy_and_starts_it_after() {
     // The credentials never appear in a command: only the files juju writes and reads.
     assert!(cmds.iter().all(|c| !c.contains("minio123")), "{cmds:#?}");
 }
+
+/// A `status json` document with these clients: (address, library versions loaded).
+fn fdb_status(clients: &[(&str, &[&str])]) -> serde_json::Value {
+    let mut versions: Vec<&str> = clients
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    let entries: Vec<serde_json::Value> = versions
+        .iter()
+        .map(|v| {
+            let connected: Vec<serde_json::Value> = clients
+                .iter()
+                .filter(|(_, vs)| vs.contains(v))
+                .map(|(a, _)| serde_json::json!({"address": a, "log_group": "default"}))
+                .collect();
+            serde_json::json!({"client_version": v, "connected_clients": connected, "count": connected.len(), "max_protocol_clients": [], "protocol_version": "fdb00b071010000"})
+        })
+        .collect();
+    serde_json::json!({"cluster": {"clients": {"count": clients.len(), "supported_versions": entries}}})
+}
+
+fn fdb_with_status(status: Option<Result<serde_json::Value, String>>) -> Snapshot {
+    let mut snapshot = offline_snapshot(&[fixture("fdb-cluster.yaml")], None).unwrap();
+    snapshot.database_status = status;
+    snapshot
+}
+
+/// Issue 8, item 6: before a minor upgrade every connected client must support the target,
+/// read from the database's status; clients that do not block it, named with their versions.
+#[test]
+fn issue8_6_clients_without_the_target_library_block_a_minor_upgrade() {
+    let compatible = fdb_status(&[
+        ("10.1.0.50:4500", &["7.1.33", "7.3.43"]),
+        ("10.1.0.52:4500", &["7.3.43"]),
+    ]);
+    let r = check(
+        "foundationdb",
+        &fdb_with_status(Some(Ok(compatible))),
+        None,
+        "7.3.43",
+    );
+    assert!(
+        !codes(&r).iter().any(|c| c.starts_with("client")),
+        "{:#?}",
+        r.findings
+    );
+    assert_eq!(r.verdict, Outcome::NeedsSteps);
+    let old = fdb_status(&[
+        ("10.1.0.50:4500", &["7.1.33", "7.3.43"]),
+        ("10.1.0.51:4500", &["7.1.33"]),
+    ]);
+    let r = check(
+        "foundationdb",
+        &fdb_with_status(Some(Ok(old.clone()))),
+        None,
+        "7.3",
+    );
+    assert_eq!(r.verdict, Outcome::Blocked, "{:#?}", r.findings);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.code == "clients-not-compatible")
+        .expect("finding");
+    assert!(
+        f.message
+            .contains("1 of 2 connected clients does not support 7.3")
+            && f.message.contains("10.1.0.51:4500 (7.1.33)")
+            && !f.message.contains("10.1.0.50"),
+        "{}",
+        f.message
+    );
+    // A patch upgrade keeps the protocol: not checked, as the operator does not check it.
+    let r = check(
+        "foundationdb",
+        &fdb_with_status(Some(Ok(old))),
+        None,
+        "7.1.40",
+    );
+    assert!(
+        !codes(&r).iter().any(|c| c.starts_with("client")),
+        "{:#?}",
+        r.findings
+    );
+}
+
+/// Issue 8, item 6: client versions that cannot be read are a finding, never a silent pass.
+#[test]
+fn issue8_6_unreadable_client_versions_are_a_finding() {
+    for (status, says) in [
+        (
+            Some(Err("no Running pod of storage, log, stateless with container foundationdb to run fdbcli --exec status json in".to_string())),
+            "could not read client versions: no Running pod",
+        ),
+        (None, "could not read client versions: the check read files"),
+        (
+            Some(Ok(serde_json::json!({"client": {"database_status": {"available": false}}}))),
+            "has no cluster.clients.supported_versions",
+        ),
+    ] {
+        let r = check("foundationdb", &fdb_with_status(status), None, "7.3.43");
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.code == "client-versions-unknown")
+            .unwrap_or_else(|| panic!("{:#?}", r.findings));
+        assert!(f.message.contains(says), "{}", f.message);
+        assert_ne!(r.verdict, Outcome::Safe);
+    }
+}

@@ -59,6 +59,26 @@ pub struct Profile {
     /// How `kubectl upgrade-restart` restarts the application's processes.
     #[serde(default)]
     pub restart: Option<Restart>,
+    /// Where the database reports its connected clients' library versions, checked before a
+    /// version-incompatible (major or minor) upgrade.
+    #[serde(default)]
+    pub client_compatibility: Option<ClientCompatibility>,
+}
+
+/// A command run in one of the application's pods that prints the database's status as JSON,
+/// and where in it the connected clients' versions are: FoundationDB's
+/// `fdbcli --exec 'status json'`, `cluster.clients.supported_versions`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClientCompatibility {
+    /// Components whose pods can run the command (the first Running one is used).
+    pub components: Vec<String>,
+    /// The container that has the command.
+    pub container: String,
+    /// The command's argv (no shell).
+    pub command: Vec<String>,
+    /// Dotted path of the list of client versions in the printed document.
+    pub field: String,
 }
 
 /// Where an operator's custom resource says what is wanted and what is reached.

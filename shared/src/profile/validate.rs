@@ -97,6 +97,16 @@ pub(super) fn validate(profile: &Profile) -> Result<(), Problem> {
     for c in &profile.persistence.detect_from {
         component("persistence.detectFrom", c)?;
     }
+    if let Some(check) = &profile.client_compatibility {
+        for c in &check.components {
+            component("clientCompatibility.components", c)?;
+        }
+        if check.command.is_empty() {
+            return Err(whole(
+                "clientCompatibility.command: give the command's argv".into(),
+            ));
+        }
+    }
     if profile.edges.is_empty() {
         return Err(whole("edges: list at least one upgrade edge".into()));
     }

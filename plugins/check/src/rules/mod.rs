@@ -1,6 +1,7 @@
 //! The rules of the check. Each looks at one kind of risk and adds findings and the steps that
 //! take the risk away; none of them talks to a cluster.
 
+pub mod clients;
 mod health;
 mod images;
 mod manifests;
@@ -25,6 +26,7 @@ pub fn apply_all(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut Plan
     health::readiness(ctx, findings, plan);
     health::disruption_budgets(ctx, findings, plan);
     health::process_groups(ctx, findings);
+    clients::compatibility(ctx, findings);
     images::pinned_images(ctx, findings);
     volumes::claims(ctx, findings, plan);
     manifests::immutable_statefulset_fields(ctx, findings, plan);

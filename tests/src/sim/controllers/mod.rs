@@ -5,6 +5,7 @@
 mod daemonsets;
 mod deployments;
 pub mod events;
+pub mod fdb_status;
 mod gc;
 mod jobs;
 mod node;
@@ -31,6 +32,7 @@ pub fn sync_all(shared: &Shared) {
     statefulsets::sync(shared);
     daemonsets::sync(shared);
     operators::sync(shared);
+    fdb_status::sync(shared);
     rok::sync(shared);
     jobs::sync(shared);
     gc::sync(shared);

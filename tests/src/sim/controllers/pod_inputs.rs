@@ -58,6 +58,14 @@ pub fn env_of(shared: &Shared, pod: &Value, c: &Value) -> Option<Vec<(String, St
         ("HOSTNAME".into(), meta::name(pod).into()),
         ("HOME".into(), "/root".into()),
     ];
+    // FoundationDB's image carries fdbcli; the stand-in's answers the cluster's status.
+    if is_fdb_image(c["image"].as_str().unwrap_or_default())
+        && let Some(cluster) =
+            pod["metadata"]["labels"]["foundationdb.org/fdb-cluster-name"].as_str()
+    {
+        let bin = super::fdb_status::bin_dir(shared, ns, cluster);
+        env[0].1 = format!("{}:{}", bin.display(), env[0].1);
+    }
     let mut set = |k: String, v: String| {
         env.retain(|(ek, _)| *ek != k);
         env.push((k, v));
