@@ -6,7 +6,7 @@
 mod verify_support;
 
 use upgrade_e2e::harness::TestCluster;
-use verify_support::{differences, record, settled, verify};
+use verify_support::{differences, record, settled, verify, wait};
 
 const ARTIFACT: &str = "/data/mlpipeline/pipelines/1f4e9a60-0c7b-4b8e-a2f1-7d3c5e9b8a12";
 
@@ -39,6 +39,10 @@ fn a_deep_record_names_the_volume_whose_tree_changed_and_passes_while_it_did_not
 
     let (code, report) = verify(&c, &["-n", "kubeflow"]);
     assert_eq!(code, 0, "nothing changed: {report:#}");
+    // `wait` reads the digests once everything else verifies, and passes on them.
+    let (code, report) = wait(&c, &["-n", "kubeflow", "--to", "1.6"]);
+    assert_eq!(code, 0, "nothing changed: {report:#}");
+    assert_eq!(report["unverified"], serde_json::json!([]), "{report:#}");
 
     // One object's bytes change in place, its length stays.
     c.kubectl(&[

@@ -56,6 +56,7 @@ async fn once(
     baseline: &Baseline,
     profile: Option<&Profile>,
     options: &compare::Options,
+    digests_first: bool,
 ) -> anyhow::Result<Report> {
     let recorded: Vec<String> = baseline.volumes.iter().map(|v| v.volume.clone()).collect();
     let state = cluster::load(client, &baseline.namespace, profile, &recorded)
@@ -87,7 +88,15 @@ async fn once(
         .filter(|v| v.summary.as_ref().is_some_and(|s| s.digest.is_some()))
         .filter_map(|v| compare::holder(v, &state))
         .collect();
-    if !deep.is_empty() {
+    // `wait` starts the digests' pods only once everything else verifies: until then the
+    // upgrade is still under way, and each round would start them again.
+    if !deep.is_empty()
+        && !digests_first
+        && compare::compare(baseline, &state, profile, &observed, options).verdict
+            != Verdict::Verified
+    {
+        observed.digest_errors = vec!["tree digests are read once everything else verifies".into()];
+    } else if !deep.is_empty() {
         let image = baseline.deep_image.as_deref().unwrap_or(digest::IMAGE);
         let (digests, errors) = digest::read_all(client, &state, &deep, image).await;
         observed.digests = digests;
@@ -138,7 +147,7 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     check_profile(&baseline, profile.as_ref())?;
     let options = compare::Options { to };
     let Some(wait) = opts.wait else {
-        let report = once(&client, &baseline, profile.as_ref(), &options).await?;
+        let report = once(&client, &baseline, profile.as_ref(), &options, true).await?;
         print(&report, opts.format, styles)?;
         return Ok(report.verdict.exit_code());
     };
@@ -147,7 +156,7 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     let mut shown = String::new();
     let mut last: Option<Report> = None;
     loop {
-        match once(&client, &baseline, profile.as_ref(), &options).await {
+        match once(&client, &baseline, profile.as_ref(), &options, false).await {
             Ok(report) => {
                 if wait.watch {
                     let table = render::components(&report, styles);
