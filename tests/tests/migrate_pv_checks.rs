@@ -324,3 +324,50 @@ fn issue8_12_an_unbound_source_is_named_with_its_phase() {
         "no destination was created"
     );
 }
+
+/// A destination claim with less room than the source's data is refused while the application
+/// still runs: with `--quiesce` the data is measured before the owners are scaled down, not
+/// after, when refusing would already have stopped the application for nothing.
+#[test]
+fn a_destination_too_small_is_refused_before_the_owners_are_stopped() {
+    let (c, generation) = started();
+    let put = c.kubectl(&[
+        "exec",
+        "-n",
+        NS,
+        "minio-0",
+        "--",
+        "sh",
+        "-c",
+        "head -c 3145728 /dev/urandom > /data/big && sync",
+    ]);
+    assert_eq!(put.code, 0, "{}", put.stderr);
+    c.apply(
+        r#"apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: small, namespace: kubeflow}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: standard
+  resources: {requests: {storage: 1Mi}}
+"#,
+    );
+    c.wait_for(
+        &["pvc", "small", "-n", NS],
+        "{.status.phase}",
+        "Bound",
+        Duration::from_secs(60),
+    );
+    let o = migrate(
+        &c,
+        &["copy", SOURCE, "small", "-n", NS, "--quiesce", "--yes"],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("pvc/small is too small"), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["sts", "minio", "-n", NS], "{.metadata.generation}"),
+        generation,
+        "the owner was never scaled: {}",
+        text(&o)
+    );
+}

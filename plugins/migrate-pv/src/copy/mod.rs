@@ -207,23 +207,23 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
                 .join(", ")
         )));
     }
-    let attached_on = if c.allow_live && !users.is_empty() {
+    let attached_on = if !users.is_empty() {
         let pods = cluster.pods();
         let first = retry("cannot read pod", || pods.get(&users[0])).await?;
         first.spec.and_then(|s| s.node_name)
     } else {
         None
     };
+    let live_on = attached_on.as_deref().filter(|_| c.allow_live);
     let same_namespace = dest_cluster.namespace == cluster.namespace;
     // One pod mounts both claims in one namespace; across namespaces each side gets its own
     // pod and the archive streams through this process.
     let (source_affinity, dest_affinity) = if same_namespace {
-        let a = placement(&source_pv, dest_pv.as_ref(), attached_on.as_deref())
-            .map_err(exit::refused)?;
+        let a = placement(&source_pv, dest_pv.as_ref(), live_on).map_err(exit::refused)?;
         (a.clone(), a)
     } else {
         (
-            placement(&source_pv, None, attached_on.as_deref()).map_err(exit::refused)?,
+            placement(&source_pv, None, live_on).map_err(exit::refused)?,
             match &dest_pv {
                 Some(d) => placement(d, None, None).map_err(exit::refused)?,
                 None => None,
@@ -318,8 +318,47 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         )
     };
 
+    // With --quiesce the owners stop before the copy pod measures the data; a destination too
+    // small would then be found with the application already down. So the data is measured
+    // first, through a short-lived read-only pod on the node the claim is attached to (a
+    // ReadWriteOnce claim may be mounted by several pods of one node).
+    let room = match dest.as_ref() {
+        Some(d) => stream::claim_bytes(d),
+        None => crate::statefulset::bytes(
+            &k8s_openapi::apimachinery::pkg::api::resource::Quantity(size.clone()),
+        )
+        .map(|b| u64::try_from(b).unwrap_or(u64::MAX)),
+    };
+    let measure = (!owners.is_empty() && !resuming)
+        .then(|| {
+            let name = pod_name(&format!("{}-measure", c.dest));
+            placement(&source_pv, None, attached_on.as_deref()).map(|affinity| Side {
+                cluster: cluster.clone(),
+                manifest: migration_pod(
+                    &name,
+                    &cluster.namespace,
+                    &c.image,
+                    Some(&c.source),
+                    None,
+                    affinity,
+                ),
+                pod: name,
+            })
+        })
+        .transpose()
+        .map_err(exit::refused)?
+        .filter(|_| room.is_some());
+
     // The plan.
     let mut steps: Vec<String> = Vec::new();
+    if let (Some(m), Some(room)) = (&measure, room) {
+        steps.push(format!(
+            "measure /source through pod/{} (read-only) while the application runs; refuse if pvc/{} ({}) cannot hold it",
+            m.pod,
+            c.dest,
+            human(room)
+        ));
+    }
     for (owner, replicas) in &owners {
         steps.push(format!(
             "scale {owner} from {replicas} to 0 (back to {replicas} afterwards)"
@@ -399,6 +438,18 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     let disruptive = !owners.is_empty() || dest.is_some();
     if disruptive && !prompt::confirm("Carry out these steps?", args.yes)? {
         return Err(exit::refused("stopped: nothing was changed"));
+    }
+    if let (Some(m), Some(room)) = (&measure, room) {
+        let used = stream::measure_source(args.timeouts().bind, m).await?;
+        if used > room {
+            return Err(exit::refused(format!(
+                "pvc/{} is too small: /source uses {} but pvc/{} holds {}; nothing was changed",
+                c.dest,
+                human(used),
+                c.dest,
+                human(room)
+            )));
+        }
     }
     // From here on a Ctrl-C or SIGTERM stops the copy through the same exit as a failure:
     // pods removed, owners scaled back.

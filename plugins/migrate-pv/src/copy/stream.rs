@@ -231,6 +231,45 @@ pub(super) async fn pipe_copy(
     Ok(())
 }
 
+/// A claim's size in bytes: its bound capacity, else what it requests.
+pub(super) fn claim_bytes(
+    claim: &k8s_openapi::api::core::v1::PersistentVolumeClaim,
+) -> Option<u64> {
+    let from_status = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.capacity.as_ref())
+        .and_then(|cap| cap.get("storage"));
+    let requested = claim
+        .spec
+        .as_ref()
+        .and_then(|s| s.resources.as_ref())
+        .and_then(|r| r.requests.as_ref())
+        .and_then(|r| r.get("storage"));
+    from_status
+        .or(requested)
+        .and_then(crate::statefulset::bytes)
+        .map(|b| u64::try_from(b).unwrap_or(u64::MAX))
+}
+
+/// The bytes `/source` uses, measured through `side`'s pod (started here and removed after).
+pub(super) async fn measure_source(
+    timeout: std::time::Duration,
+    side: &Side,
+) -> anyhow::Result<u64> {
+    let measured = async {
+        start_pod(timeout, side).await?;
+        let used = run_in(side, tree::used_command("/source"), "measuring /source").await?;
+        let text = std::fs::read_to_string(used.path())?;
+        text.trim()
+            .parse::<u64>()
+            .map_err(|_| anyhow::anyhow!("cannot read the bytes /source uses from {text:?}"))
+    }
+    .await;
+    super::remove_pod(timeout, side).await;
+    measured
+}
+
 /// Measures, copies and verifies, with one pod (same namespace) or two (across namespaces).
 pub(super) async fn copy_in_pods(
     args: &Args,
@@ -267,20 +306,9 @@ pub(super) async fn copy_in_pods(
         .cluster
         .claim(&c.dest)
         .await?
-        .and_then(|d| {
-            let from_status = d
-                .status
-                .and_then(|s| s.capacity)
-                .and_then(|cap| cap.get("storage").cloned());
-            from_status.or_else(|| {
-                d.spec
-                    .and_then(|s| s.resources)
-                    .and_then(|r| r.requests)
-                    .and_then(|r| r.get("storage").cloned())
-            })
-        })
-        .and_then(|q| crate::statefulset::bytes(&q))
-        .map_or(u64::MAX, |b| u64::try_from(b).unwrap_or(u64::MAX));
+        .as_ref()
+        .and_then(claim_bytes)
+        .unwrap_or(u64::MAX);
     let avail = free.min(capacity);
     if used > avail {
         anyhow::bail!(
