@@ -7,13 +7,11 @@
 use upgrade_e2e::harness::rehearse;
 
 #[test]
-#[ignore = "the foundationdb profile's first step `kubectl upgrade-fdb status …` names a plugin that does not exist, and the runbook records no upgrade-verify baseline; the scenario has no process group the operator stand-in leaves on the old version yet"]
 fn foundationdb_7_1_to_7_3() {
     rehearse("fdb", false);
 }
 
 #[test]
-#[ignore = "the foundationdb profile's first step `kubectl upgrade-fdb status …` names a plugin that does not exist, and the runbook records no upgrade-verify baseline; the scenario has no process group the operator stand-in leaves on the old version yet"]
 fn foundationdb_7_1_to_7_3_with_the_restart_killed_and_run_again() {
     rehearse("fdb", true);
 }

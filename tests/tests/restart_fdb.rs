@@ -457,3 +457,89 @@ fn an_empty_selection_with_if_any_is_nothing_to_restart() {
         text(&o)
     );
 }
+
+/// The guide's "Processes are not restarted during the restart Phase": the operator stand-in,
+/// told that storage-2's fdbserver is not bounced, leaves that group on the old version with
+/// `MissingProcesses` and does not finish reconciling; the runbook's restart by condition
+/// restarts it on the new version, and the reconciliation completes.
+#[test]
+fn a_process_group_the_version_change_left_behind_is_restarted_by_its_condition() {
+    let c = fdb();
+    c.kubectl(&[
+        "annotate",
+        "foundationdbcluster",
+        "sample",
+        "sim.kubectl-upgrade.dev/fdb-not-bounced=storage-2",
+    ])
+    .ok();
+    c.kubectl(&[
+        "patch",
+        "foundationdbcluster",
+        "sample",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"version":"7.3.43"}}"#,
+    ])
+    .ok();
+    let image = |pod: &str| {
+        c.jsonpath(
+            &["pod", pod],
+            "{.spec.containers[?(@.name==\"foundationdb\")].image}",
+        )
+    };
+    c.wait_for(
+        &["pod", "sample-storage-1"],
+        "{.spec.containers[?(@.name==\"foundationdb\")].image}",
+        "foundationdb/foundationdb:7.3.43",
+        Duration::from_secs(30),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !conditions(&c)["storage-2"].contains(&"MissingProcesses".to_string()) {
+        assert!(Instant::now() < deadline, "{:?}", conditions(&c));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        image("sample-storage-2"),
+        "foundationdb/foundationdb:7.1.33"
+    );
+    let reconciled = c.jsonpath(
+        &["foundationdbcluster", "sample"],
+        "{.status.generations.reconciled}",
+    );
+    assert_eq!(
+        reconciled, "1",
+        "not reconciled while a group is left behind"
+    );
+    let before = uids(&c);
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "--profile",
+            "foundationdb",
+            "--process-condition",
+            "MissingProcesses",
+            "--process-condition",
+            "IncorrectCommandLine",
+            "--if-any",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let after = uids(&c);
+    assert_ne!(before["sample-storage-2"], after["sample-storage-2"]);
+    assert_eq!(before["sample-storage-1"], after["sample-storage-1"]);
+    assert_eq!(
+        image("sample-storage-2"),
+        "foundationdb/foundationdb:7.3.43"
+    );
+    c.wait_for(
+        &["foundationdbcluster", "sample"],
+        "{.status.generations.reconciled}",
+        "2",
+        Duration::from_secs(30),
+    );
+    assert!(conditions(&c)["storage-2"].is_empty());
+}

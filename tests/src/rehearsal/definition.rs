@@ -43,7 +43,9 @@ pub struct Definition {
     #[serde(default)]
     pub files: BTreeMap<String, String>,
     /// kubectl commands (argument lists) that write the application's data once the cluster
-    /// runs, before anything is recorded: what the application itself would have written.
+    /// runs, before anything is recorded: what the application itself would have written, and
+    /// the faults the rehearsal declares to the simulated cluster (an operator stand-in's
+    /// annotation).
     #[serde(default)]
     pub prepare: Vec<Vec<String>>,
     /// The data whose survival is proven.

@@ -14,8 +14,14 @@
 //! at the right version); and `status.health.available` is false while a majority of the
 //! coordinators (the addresses in `status.connectionString`) have one of those conditions,
 //! as the database is unavailable without a quorum of coordinators.
+//!
+//! A scenario or test can name process groups whose fdbserver a version change does not
+//! restart (the annotation `sim.kubectl-upgrade.dev/fdb-not-bounced: "storage-2"`, the guide's
+//! "Processes are not restarted during the restart Phase"): those keep the old image and get
+//! `MissingProcesses`, and `status.generations.reconciled` stays behind until a restart has
+//! brought them to the new version.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
@@ -43,6 +49,8 @@ struct Group {
 #[derive(Debug, Default)]
 pub struct Memory {
     groups: Mutex<HashMap<String, Group>>,
+    /// `ns/cluster/group@generation` of the groups a version change left behind.
+    left_behind: Mutex<HashSet<String>>,
 }
 
 /// The opt-in annotation.
@@ -70,10 +78,14 @@ pub fn sync(shared: &Shared) {
         }
         let version = cluster["spec"]["version"].clone();
         let (ns, name) = (meta::namespace(&cluster), meta::name(&cluster));
+        let behind = left_behind(shared, &fdb, &cluster, &generation);
         if let Some(v) = version.as_str() {
             let selected = |p: &Value| {
                 meta::namespace(p) == ns
                     && p["metadata"]["labels"]["foundationdb.org/fdb-cluster-name"] == name
+                    && !p["metadata"]["labels"]["foundationdb.org/fdb-process-group-id"]
+                        .as_str()
+                        .is_some_and(|id| behind.iter().any(|b| b == id))
             };
             for pod in shared.store.select(&pods_ri, selected) {
                 let _ = shared
@@ -88,8 +100,11 @@ pub fn sync(shared: &Shared) {
                                     .map(|(r, _)| r)
                                     .unwrap_or(image)
                                     .to_string();
-                                c["image"] = json!(format!("{repo}:{v}"));
-                                changed = true;
+                                let want = format!("{repo}:{v}");
+                                if c["image"] != want.as_str() {
+                                    c["image"] = json!(want);
+                                    changed = true;
+                                }
                             }
                         }
                         changed
@@ -97,11 +112,110 @@ pub fn sync(shared: &Shared) {
             }
         }
         let _ = shared.store.modify(&fdb, ns, name, Part::Status, |o| {
+            let mut changed = o["status"]["runningVersion"] != version;
             o["status"]["runningVersion"] = version;
-            o["status"]["generations"]["reconciled"] = generation;
-            true
+            // The upgrade is done, and the reconciliation with it, once every pod runs the new
+            // image (the guide's "Recreation of Pods Phase").
+            if behind.is_empty() {
+                o["status"]["generations"]["reconciled"] = generation;
+                changed = true;
+            }
+            changed
         });
     }
+}
+
+/// The annotation naming the process groups (comma-separated) whose fdbserver the stand-in's
+/// Restart Phase does not bounce on a version change.
+pub const NOT_BOUNCED_ANNOTATION: &str = "sim.kubectl-upgrade.dev/fdb-not-bounced";
+
+/// The process groups of a version change (one spec generation) left on the old version: the
+/// guide's "Processes are not restarted during the restart Phase" — they are missing from the
+/// cluster status, so the operator marks them `MissingProcesses`, and they stay on the old
+/// image until their process is restarted. A group is marked once per generation; once a
+/// restart cleared its condition it is bounced with the others.
+fn left_behind(
+    shared: &Shared,
+    fdb: &ResourceInfo,
+    cluster: &Value,
+    generation: &Value,
+) -> Vec<String> {
+    let Some(ids) = cluster["metadata"]["annotations"][NOT_BOUNCED_ANNOTATION].as_str() else {
+        return Vec::new();
+    };
+    let (ns, name) = (meta::namespace(cluster), meta::name(cluster));
+    let version = cluster["spec"]["version"].as_str().unwrap_or_default();
+    let pods_ri = builtin("", "pods").expect("built in");
+    let pods = shared.store.select(&pods_ri, |p| {
+        meta::namespace(p) == ns
+            && p["metadata"]["labels"]["foundationdb.org/fdb-cluster-name"] == name
+    });
+    let groups = cluster["status"]["processGroups"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut behind = Vec::new();
+    let mut mark = Vec::new();
+    {
+        let mut marked = shared
+            .operators
+            .left_behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        for id in ids.split(',').map(str::trim).filter(|id| !id.is_empty()) {
+            let Some(group) = groups.iter().find(|g| g["processGroupID"] == id) else {
+                continue;
+            };
+            // Only a change of version leaves a process behind.
+            let on_version = pods.iter().any(|p| {
+                p["metadata"]["labels"]["foundationdb.org/fdb-process-group-id"] == id
+                    && p["spec"]["containers"].as_array().is_some_and(|cs| {
+                        cs.iter().any(|c| {
+                            c["name"] == "foundationdb"
+                                && c["image"]
+                                    .as_str()
+                                    .and_then(|i| i.rsplit_once(':'))
+                                    .map(|(_, t)| t)
+                                    == Some(version)
+                        })
+                    })
+            });
+            if on_version && !marked.contains(&format!("{ns}/{name}/{id}@{generation}")) {
+                continue;
+            }
+            if marked.insert(format!("{ns}/{name}/{id}@{generation}")) {
+                mark.push(id.to_string());
+                behind.push(id.to_string());
+            } else if fixable(group) {
+                behind.push(id.to_string());
+            }
+        }
+    }
+    if !mark.is_empty() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let _ = shared.store.modify(fdb, ns, name, Part::Status, |o| {
+            let mut changed = false;
+            for g in o["status"]["processGroups"]
+                .as_array_mut()
+                .into_iter()
+                .flatten()
+                .filter(|g| mark.iter().any(|id| g["processGroupID"] == id.as_str()))
+            {
+                if let Some(cs) = g["processGroupConditions"].as_array_mut() {
+                    cs.push(json!({"type": "MissingProcesses", "timestamp": now}));
+                    changed = true;
+                } else {
+                    g["processGroupConditions"] =
+                        json!([{"type": "MissingProcesses", "timestamp": now}]);
+                    changed = true;
+                }
+            }
+            changed
+        });
+    }
+    behind
 }
 
 fn fixable(group: &Value) -> bool {
