@@ -848,3 +848,110 @@ fn baseline_checks_the_fingerprint_and_is_never_repeated() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_columns(&c, ADDED_1_9_0, true);
 }
+
+/// Issue 10: without `--from` the chain starts where the schema is — the history's version,
+/// else the version the application runs, but only while that is below the target and the
+/// schema has that version's fingerprint. An application already upgraded (its version is the
+/// target, or its schema is behind it) is refused with what to pass, and nothing changes.
+#[test]
+fn without_from_the_chain_starts_where_the_schema_is() {
+    let Some(c) = fate() else { return };
+    let set_python = |tag: &str| {
+        c.kubectl(&[
+            "set",
+            "image",
+            "deploy/python",
+            &format!("python=federatedai/python:{tag}"),
+            "-n",
+            NS,
+        ])
+        .ok();
+    };
+    let apply = |to: &str| {
+        migrate(
+            &c,
+            &[
+                "apply",
+                "-n",
+                NS,
+                "--profile",
+                "fate",
+                "--to",
+                to,
+                "--no-backup",
+                "--yes",
+            ],
+        )
+    };
+    let no_history = |c: &TestCluster| {
+        sql(
+            c,
+            "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'eggroll_meta' \
+             AND TABLE_NAME = 'kubectl_upgrade_schema_history'",
+        )
+        .trim()
+            == "0"
+    };
+
+    // 1.8.0's images on a 1.7.2 schema: upgraded without its scripts; starting at 1.8.0
+    // would skip 1.7.2-1.8.0.sql for good.
+    set_python("1.8.0-release");
+    let o = apply("1.9.0");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("its schema does not look like that of 1.8.0, the version the application runs (t_storage_table_meta.f_origin is missing"),
+        "{}",
+        text(&o)
+    );
+    // The target already runs: its version says nothing about the schema.
+    let o = apply("1.8.0");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the application already runs 1.8.0") && text(&o).contains("pass --from"),
+        "{}",
+        text(&o)
+    );
+    assert!(no_history(&c), "nothing changed");
+    assert_columns(&c, ADDED_1_8_0, false);
+    assert_columns(&c, ADDED_1_9_0, false);
+
+    // Not upgraded yet: the running version, its fingerprint matching, is where the chain starts.
+    set_python("1.7.2-release");
+    let plan = migrate(
+        &c,
+        &[
+            "plan",
+            "-n",
+            NS,
+            "--profile",
+            "fate",
+            "--to",
+            "1.9.0",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    let doc: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(doc["scripts"][0]["file"], "1.7.2-1.8.0.sql", "{doc}");
+    assert_eq!(doc["scripts"][1]["file"], "1.8.0-1.9.0.sql", "{doc}");
+    let o = apply("1.8.0");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("eggroll_meta is at 1.7.2 (from the version the application runs"),
+        "{}",
+        text(&o)
+    );
+    assert_columns(&c, ADDED_1_8_0, true);
+
+    // After the application's upgrade the history says where the schema is.
+    set_python("1.9.0-release");
+    let o = apply("1.9.0");
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("eggroll_meta is at 1.8.0 (from the migration history)"),
+        "{}",
+        text(&o)
+    );
+    assert_columns(&c, ADDED_1_9_0, true);
+}

@@ -4,9 +4,33 @@
 
 use std::collections::BTreeSet;
 
-use upgrade_shared::profile::Fingerprint;
+use upgrade_shared::profile::{Fingerprint, Profile};
+use upgrade_shared::version::Version;
 
 use crate::history;
+use crate::start::Fit;
+
+/// The profile's fingerprint of a version (the numbers compared: `v1.8.0` is `1.8.0-release`).
+pub fn of_version(profile: &Profile, v: &Version) -> Option<Fingerprint> {
+    profile
+        .sql
+        .as_ref()?
+        .fingerprints
+        .iter()
+        .find(|f| Version::parse(&f.version.value).is_ok_and(|fv| fv.cmp_numbers(v).is_eq()))
+        .cloned()
+}
+
+/// How a schema (as [`parse_columns`] reads it) fits the profile's fingerprint of `v`.
+pub fn fit(profile: &Profile, v: &Version, schema: &BTreeSet<String>) -> Fit {
+    match of_version(profile, v) {
+        None => Fit::NoFingerprint,
+        Some(fp) => match mismatches(&fp, schema) {
+            m if m.is_empty() => Fit::Matches,
+            m => Fit::Differs(m),
+        },
+    }
+}
 
 /// SQL that prints `table<TAB>column` for every column of `database` (hex, so no name is
 /// misread).

@@ -15,6 +15,7 @@ pub mod render;
 pub mod runner;
 pub mod scripts;
 pub mod split;
+pub mod start;
 
 use std::path::PathBuf;
 
@@ -75,7 +76,8 @@ pub enum Command {
     Plan {
         #[command(flatten)]
         target: Target,
-        /// The schema's version now (default: what the history table says).
+        /// The schema's version now (default: what the history table says, else the version
+        /// the application runs while it is below --to).
         #[arg(long, value_name = "VERSION")]
         from: Option<String>,
         /// The version to bring the schema to.
@@ -86,8 +88,11 @@ pub enum Command {
     Apply {
         #[command(flatten)]
         target: Target,
+        /// The schema's version now (default: what the history table says, else the version
+        /// the application runs while it is below --to).
         #[arg(long, value_name = "VERSION")]
         from: Option<String>,
+        /// The version to bring the schema to.
         #[arg(long, value_name = "VERSION")]
         to: String,
         /// The verified `upgrade-backup` manifest of this database, taken after its last write.

@@ -13,6 +13,7 @@ use crate::backup::{self, Backup};
 use crate::client::Client;
 use crate::db::{Db, with_session};
 use crate::decide;
+use crate::fingerprint;
 use crate::history;
 use crate::render::{self, ApplyDoc};
 use crate::runner::{self, Context, ScriptRun};
@@ -36,6 +37,11 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
         .map(|f| super::version(&setup.profile, "from", f))
         .transpose()?;
     let (kube, namespace) = args.kube.client().await?;
+    let running = if from.is_none() {
+        super::running_version(&kube, &namespace, &setup.profile).await
+    } else {
+        Err(String::new())
+    };
     let styles = args.output.styles();
     let backup = match opts.backup {
         Some(path) => match backup::check_file(path, &namespace, &setup.database) {
@@ -105,13 +111,18 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
         } else {
             Vec::new()
         };
-        let from = match from.clone().or_else(|| decide::current_version(&rows)) {
-            Some(v) => v,
-            None => anyhow::bail!(
-                "{} has no migration history: pass --from (the version its schema is at), or record it once with `kubectl upgrade-migrate-db baseline --version V`",
-                setup.database
-            ),
+        let recorded = decide::current_version(&rows);
+        let columns = if super::needs_fit(from.as_ref(), recorded.as_ref(), &running, &to) {
+            Some(
+                client
+                    .query("reading the schema", &fingerprint::columns_query(&setup.database))
+                    .await?,
+            )
+        } else {
+            None
         };
+        let from =
+            super::starting_version(&setup, from.clone(), recorded, running.clone(), columns, &to)?;
         let chain = scripts::chain(&setup.scripts, &from, &to)?;
         let decision = decide::decide(&chain, &setup.scripts, &rows);
         let mut doc = ApplyDoc::new(&setup, &from, &to, &chain, &decision, &ctx.backup);

@@ -14,16 +14,7 @@ use crate::{Args, Target};
 pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyhow::Result<u8> {
     let setup = super::setup(args, target)?;
     let v = super::version(&setup.profile, "version", version)?;
-    let fingerprints = setup
-        .profile
-        .sql
-        .as_ref()
-        .map(|s| s.fingerprints.clone())
-        .unwrap_or_default();
-    let Some(fp) = fingerprints.into_iter().find(|f| {
-        upgrade_shared::version::Version::parse(&f.version.value)
-            .is_ok_and(|fv| fv.cmp_numbers(&v).is_eq())
-    }) else {
+    let Some(fp) = fingerprint::of_version(&setup.profile, &v) else {
         anyhow::bail!(
             "profile {} declares no schema fingerprint for {}: a baseline cannot be checked",
             setup.profile.name,

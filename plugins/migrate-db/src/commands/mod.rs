@@ -80,6 +80,59 @@ pub fn version(profile: &Profile, flag: &str, text: &str) -> anyhow::Result<Vers
     Ok(v)
 }
 
+/// The application's running version through the profile, or why it could not be read.
+pub async fn running_version(
+    kube: &kube::Client,
+    namespace: &str,
+    profile: &Profile,
+) -> Result<Version, String> {
+    match crate::start::running_version(kube, namespace, profile).await {
+        Ok(found) => found,
+        Err(e) => Err(format!("reading the workloads: {e:#}")),
+    }
+}
+
+/// Whether the running version is one the chain may start from: below `to`, with no
+/// `--from` and no history to say otherwise. Only then is the schema read for its fingerprint.
+pub fn needs_fit(
+    flag: Option<&Version>,
+    history: Option<&Version>,
+    running: &Result<Version, String>,
+    to: &Version,
+) -> bool {
+    flag.is_none() && history.is_none() && running.as_ref().is_ok_and(|v| v.cmp_numbers(to).is_lt())
+}
+
+/// Where the chain starts ([`crate::start::starting_version`]), said on standard error when
+/// it was not given; no known start is bad input. `columns` is the schema's column listing
+/// ([`crate::fingerprint::columns_query`]) when [`needs_fit`] asked for it.
+pub fn starting_version(
+    setup: &Setup,
+    flag: Option<Version>,
+    history: Option<Version>,
+    running: Result<Version, String>,
+    columns: Option<Vec<String>>,
+    to: &Version,
+) -> anyhow::Result<Version> {
+    let running = running.map(|v| {
+        let schema = crate::fingerprint::parse_columns(&columns.unwrap_or_default());
+        let fit = crate::fingerprint::fit(&setup.profile, &v, &schema);
+        (v, fit)
+    });
+    let (from, source) =
+        crate::start::starting_version(flag, history, running, to, &setup.database)
+            .map_err(anyhow::Error::msg)?;
+    if source != crate::start::Source::Flag {
+        eprintln!(
+            "{} is at {} (from {})",
+            setup.database,
+            from.canonical(),
+            source.describe()
+        );
+    }
+    Ok(from)
+}
+
 /// Dispatches to the subcommand.
 pub async fn run(args: Args) -> anyhow::Result<u8> {
     match &args.command {

@@ -1,19 +1,49 @@
 //! `plan`: the chain of scripts between two versions, each with its sha256 and statements.
-//! With `--from` it needs no cluster; without it, the history table says where the schema is.
+//! With `--from` it needs no cluster; without it, the history table says where the schema is,
+//! else the version the application runs while it is below `--to`.
 
 use upgrade_shared::output::{self, Format};
 
+use crate::db::Db;
 use crate::render::{self, PlanDoc};
-use crate::scripts;
 use crate::{Args, Target};
+use crate::{decide, fingerprint, history, scripts};
 
 pub async fn run(args: &Args, target: &Target, from: Option<&str>, to: &str) -> anyhow::Result<u8> {
     let setup = super::setup(args, target)?;
     let to = super::version(&setup.profile, "to", to)?;
-    let Some(from) = from else {
-        anyhow::bail!("--from is required: the plan is computed from the version the schema is at");
+    let from = match from {
+        Some(f) => super::version(&setup.profile, "from", f)?,
+        None => {
+            let (kube, namespace) = args.kube.client().await?;
+            let db = Db::connect(&kube, &namespace, &setup).await?;
+            let exists = db
+                .query(&history::exists(&setup.database))
+                .await?
+                .first()
+                .is_some_and(|c| c != "0");
+            let rows = if exists {
+                history::parse_rows(
+                    &db.query(&history::select(&history::table(&setup.database)))
+                        .await?
+                        .join("\n"),
+                )?
+            } else {
+                Vec::new()
+            };
+            let running = super::running_version(&kube, &namespace, &setup.profile).await;
+            let recorded = decide::current_version(&rows);
+            let columns = if super::needs_fit(None, recorded.as_ref(), &running, &to) {
+                Some(
+                    db.query(&fingerprint::columns_query(&setup.database))
+                        .await?,
+                )
+            } else {
+                None
+            };
+            super::starting_version(&setup, None, recorded, running, columns, &to)?
+        }
     };
-    let from = super::version(&setup.profile, "from", from)?;
     let chain = scripts::chain(&setup.scripts, &from, &to)?;
     let doc = PlanDoc::new(&setup, &from, &to, &chain);
     match args.output.format {
