@@ -515,3 +515,17 @@ spec:
             .unwrap_or(0);
     assert!(restarts >= 1, "the container was restarted after the kill");
 }
+
+/// Loading copies objects as written: only a volume's `spec.claimRef` loses its server-set
+/// fields, and nothing is added to objects that have no claimRef (or no spec at all), as
+/// `kubectl apply` of the same files would not add it.
+#[test]
+fn loading_adds_no_claim_ref_to_other_objects() {
+    let c = TestCluster::start(&["rok.yaml"]).expect("cluster");
+    let cr = c.get_json(&["rokcluster", "rok", "-n", "rok"]);
+    assert!(cr["spec"].get("claimRef").is_none(), "{}", cr["spec"]);
+    let class = c.get_json(&["storageclass", "standard"]);
+    assert!(class.get("spec").is_none(), "{class}");
+    let ns = c.get_json(&["namespace", "rok-system"]);
+    assert!(ns["spec"].get("claimRef").is_none(), "{}", ns["spec"]);
+}

@@ -59,7 +59,12 @@ fn clean(mut obj: Value) -> Value {
             m.remove(k);
         }
     }
-    if let Some(c) = obj["spec"]["claimRef"].as_object_mut() {
+    // Looked up without indexing: `obj["spec"]["claimRef"]` on a mutable value would insert
+    // both keys (as null) into objects that have neither.
+    if let Some(c) = obj
+        .pointer_mut("/spec/claimRef")
+        .and_then(|c| c.as_object_mut())
+    {
         c.remove("uid");
         c.remove("resourceVersion");
     }
