@@ -58,6 +58,16 @@ pub fn pod_for(
         .volume_of(pvc)
         .ok_or_else(|| format!("pvc {namespace}/{claim} is not bound to a volume"))?;
     let node = attached_on(state, namespace, claim);
+    let single_pod = pvc
+        .spec
+        .as_ref()
+        .and_then(|s| s.access_modes.as_ref())
+        .is_some_and(|m| m.iter().any(|m| m == "ReadWriteOncePod"));
+    if single_pod && node.is_some() {
+        return Err(format!(
+            "pvc {namespace}/{claim} is ReadWriteOncePod and a running pod mounts it, so no other pod can: stop its workload to digest it"
+        ));
+    }
     let affinity = volume_pod::placement(pv, None, node.as_deref())?;
     Ok(volume_pod::manifest(
         &volume_pod::name("verify", claim),
@@ -192,6 +202,15 @@ mod tests {
         assert_eq!(
             pod_for(&state, "kubeflow", "absent", IMAGE).unwrap_err(),
             "pvc kubeflow/absent does not exist"
+        );
+        state.claims[0]
+            .spec
+            .get_or_insert_with(Default::default)
+            .access_modes = Some(vec!["ReadWriteOncePod".into()]);
+        assert!(
+            pod_for(&state, "kubeflow", "data", IMAGE)
+                .unwrap_err()
+                .contains("is ReadWriteOncePod and a running pod mounts it")
         );
     }
 }

@@ -14,6 +14,7 @@ pub mod report;
 pub mod rows;
 pub mod state;
 pub mod summary;
+pub mod volumes;
 
 use std::path::PathBuf;
 

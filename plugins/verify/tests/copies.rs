@@ -9,10 +9,11 @@ use upgrade_shared::pv_journal::{CopyProof, Entry};
 use upgrade_shared::version::Version;
 
 use kubectl_upgrade_verify::baseline::Baseline;
-use kubectl_upgrade_verify::compare::{self, Observed, Options, compare};
+use kubectl_upgrade_verify::compare::{Observed, Options, compare};
 use kubectl_upgrade_verify::record;
 use kubectl_upgrade_verify::report::{Report, Verdict};
 use kubectl_upgrade_verify::state::State;
+use kubectl_upgrade_verify::volumes;
 
 const NS: &str = "kubeflow";
 const OLD_CLAIM: &str = "minio-data-minio-0";
@@ -313,10 +314,10 @@ fn contents_are_read_where_the_copy_holds_them() {
         vec![journal(&copy_entry("verified", Some(proof())))],
     ));
     assert_eq!(
-        compare::holder(v, &now),
+        volumes::holder(v, &now),
         Some((NS.to_string(), NEW_CLAIM.to_string()))
     );
-    assert_eq!(compare::holder(v, &state(redeployed())), None);
+    assert_eq!(volumes::holder(v, &state(redeployed())), None);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use upgrade_shared::version::Version;
 use crate::baseline::Baseline;
 use crate::compare::{self, Observed};
 use crate::report::{Report, Verdict};
-use crate::{ProfileArgs, cluster, digest, render, rows, summary};
+use crate::{ProfileArgs, cluster, digest, render, rows, summary, volumes};
 
 /// How often `wait` looks again.
 const POLL: Duration = Duration::from_secs(2);
@@ -79,14 +79,14 @@ async fn once(
         .volumes
         .iter()
         .filter(|v| v.summary.is_some())
-        .filter_map(|v| compare::holder(v, &state))
+        .filter_map(|v| volumes::holder(v, &state))
         .collect();
     observed.summaries = summary::read_all(client, &state, &holders).await.0;
     let deep: Vec<(String, String)> = baseline
         .volumes
         .iter()
         .filter(|v| v.summary.as_ref().is_some_and(|s| s.digest.is_some()))
-        .filter_map(|v| compare::holder(v, &state))
+        .filter_map(|v| volumes::holder(v, &state))
         .collect();
     // `wait` starts the digests' pods only once everything else verifies: until then the
     // upgrade is still under way, and each round would start them again.
