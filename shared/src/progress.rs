@@ -122,6 +122,19 @@ impl Progress {
         Progress::new(label, total, Unit::Bytes, Mode::for_stderr(format))
     }
 
+    /// Items of work (`pods`, `files`), on this process's stderr.
+    pub fn items(label: &str, total: Option<u64>, what: &'static str, format: Format) -> Progress {
+        Progress::new(label, total, Unit::Items(what), Mode::for_stderr(format))
+    }
+
+    /// Prints a line on stderr without breaking a bar that is being drawn.
+    pub fn println(&self, line: &str) {
+        match &self.sink {
+            Sink::Bar(bar) => bar.println(line),
+            _ => eprintln!("{line}"),
+        }
+    }
+
     /// Sets how much is done.
     pub fn set(&self, position: u64) {
         match &self.sink {
@@ -183,6 +196,8 @@ impl Progress {
         let rate = position as f64 / secs;
         let rate = match self.unit {
             Unit::Bytes => format!("{}/s", HumanBytes(rate as u64)),
+            // Slow work (pods coming back) would read 0/s without a decimal.
+            Unit::Items(what) if rate < 10.0 => format!("{rate:.1} {what}/s"),
             Unit::Items(what) => format!("{rate:.0} {what}/s"),
         };
         match self.total {
@@ -194,10 +209,14 @@ impl Progress {
                 } else {
                     String::new()
                 };
+                // Items name their unit once: `0 of 4 pods`; bytes carry it on both.
+                let done = match self.unit {
+                    Unit::Bytes => self.amount(position),
+                    Unit::Items(_) => position.to_string(),
+                };
                 format!(
-                    "{}: {} of {} ({pct}%), {rate}{eta}",
+                    "{}: {done} of {} ({pct}%), {rate}{eta}",
                     self.label,
-                    self.amount(position),
                     self.amount(total)
                 )
             }
@@ -228,6 +247,16 @@ mod tests {
         assert_eq!(
             line,
             "copying: 1.00 MiB of 4.00 MiB (25%), 1.00 MiB/s, ETA 3 seconds"
+        );
+        let p = Progress::new(
+            "restarting pods",
+            Some(4),
+            Unit::Items("pods"),
+            Mode::Hidden,
+        );
+        assert_eq!(
+            p.line(1, Duration::from_secs(4)),
+            "restarting pods: 1 of 4 pods (25%), 0.2 pods/s, ETA 12 seconds"
         );
         let p = Progress::new("listing", None, Unit::Items("entries"), Mode::Hidden);
         assert_eq!(

@@ -290,3 +290,63 @@ fn a_rollout_killed_half_way_goes_on_when_run_again() {
     }
     assert_eq!(journal(&c)["finished"], true);
 }
+
+/// While it waits for pods to be Ready, `pods` shows how many of the rollout's pods are back
+/// (shared progress: without a terminal a line every few seconds and how long it took at the
+/// end); with `-o json` stderr carries no progress at all.
+#[test]
+fn the_wait_for_ready_pods_shows_progress_except_with_json() {
+    let c = TestCluster::start(&[]).expect("cluster");
+    c.apply(&statefulset(
+        "slow",
+        1,
+        &format!("sleep 7; {UP}"),
+        "RollingUpdate",
+    ));
+    ready(&c, "slow");
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "-l",
+            "app=slow",
+            "--yes",
+            "--timeout",
+            "60s",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        err.contains("restarting pods: 0 of 1 pods (0%)"),
+        "a progress line while the pod is not Ready: {err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("restarting pods: 1 pods in ")),
+        "how long it took: {err}"
+    );
+    ready(&c, "slow");
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "-l",
+            "app=slow",
+            "--yes",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(!err.contains("restarting pods:"), "{err}");
+    let report: Value = serde_json::from_slice(&o.stdout).expect("JSON report");
+    assert_eq!(report["outcomes"][0]["result"], "ready", "{report}");
+}

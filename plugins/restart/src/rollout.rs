@@ -12,7 +12,9 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, EvictParams, Preconditions};
 use upgrade_shared::cluster::{Cluster, describe, retryable};
 use upgrade_shared::list::{custom_resources, list_all};
+use upgrade_shared::output::Format;
 use upgrade_shared::profile::{HealthField, InPlace, ProcessGroups};
+use upgrade_shared::progress::Progress;
 
 use crate::commands::{Entry, JOURNAL, ROLLOUT};
 use crate::diagnose;
@@ -31,6 +33,8 @@ pub struct Context<'a> {
     pub groups: Option<&'a ProcessGroups>,
     /// Conditions a restarted pod's process group must lose (`--process-condition`).
     pub clear: &'a [String],
+    /// The output format: progress is shown for tables only.
+    pub format: Format,
 }
 
 /// Why a batch stopped the rollout.
@@ -73,18 +77,21 @@ pub async fn execute(ctx: &Context<'_>, rollout: &mut Rollout) -> anyhow::Result
         .map(|b| b.iter().map(|p| p.name.clone()).collect())
         .collect();
     let total = batches.len();
+    let to_do: usize = batches.iter().map(Vec::len).sum();
+    let progress = Progress::items("restarting pods", Some(to_do as u64), "pods", ctx.format);
+    let mut back = 0usize;
     // An application that is not healthy now may need several batches to become healthy again
     // (FoundationDB without a quorum of coordinators): then only the last batch waits for it.
     let (_, health) = application(ctx).await?;
     let healthy_now = health.iter().all(|(_, ok)| *ok == Some(true));
     if !healthy_now {
-        eprintln!(
-            "note: the application is not healthy now; its health is awaited after the last batch only"
+        progress.println(
+            "note: the application is not healthy now; its health is awaited after the last batch only",
         );
     }
     let mut stopped = None;
     for (i, names) in batches.iter().enumerate() {
-        eprintln!(
+        progress.println(&format!(
             "batch {}/{total}: restarting {}",
             i + 1,
             names
@@ -92,11 +99,17 @@ pub async fn execute(ctx: &Context<'_>, rollout: &mut Rollout) -> anyhow::Result
                 .map(|n| format!("pod/{n}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        );
+        ));
         let started = Instant::now();
         let await_health = healthy_now || i + 1 == total;
-        match run_batch(ctx, rollout, names, &restarted, await_health).await? {
+        let shown = Shown {
+            progress: &progress,
+            back,
+        };
+        match run_batch(ctx, rollout, names, &restarted, await_health, &shown).await? {
             Ok(now) => {
+                back += names.len();
+                progress.set(back as u64);
                 for (name, serving) in names.iter().zip(now) {
                     rollout.set(name, Step::Done);
                     if let Some(o) = outcomes.iter_mut().find(|o| &o.pod == name) {
@@ -121,12 +134,19 @@ pub async fn execute(ctx: &Context<'_>, rollout: &mut Rollout) -> anyhow::Result
             }
         }
     }
+    progress.finish();
     Ok(Report {
         namespace: ctx.cluster.namespace.clone(),
         mode: rollout.mode,
         outcomes,
         stopped,
     })
+}
+
+/// The rollout's progress, and how many of its pods were back before this batch.
+struct Shown<'a> {
+    progress: &'a Progress,
+    back: usize,
 }
 
 /// One batch: send, then wait. `Ok(Ok(serving))` names the pod now in each slot.
@@ -136,6 +156,7 @@ async fn run_batch(
     names: &[String],
     restarted: &BTreeSet<String>,
     await_health: bool,
+    shown: &Shown<'_>,
 ) -> anyhow::Result<Result<Vec<Option<String>>, Stop>> {
     let deadline = Instant::now() + ctx.timeout;
     let records: Vec<_> = rollout
@@ -188,7 +209,16 @@ async fn run_batch(
             owner: r.owner.clone(),
         })
         .collect();
-    wait_batch(ctx, rollout.mode, &slots, restarted, deadline, await_health).await
+    wait_batch(
+        ctx,
+        rollout.mode,
+        &slots,
+        restarted,
+        deadline,
+        await_health,
+        shown,
+    )
+    .await
 }
 
 /// Evicts a pod; while a disruption budget refuses (429) it tries again until `deadline`, then
@@ -318,6 +348,7 @@ async fn wait_batch(
     restarted: &BTreeSet<String>,
     deadline: Instant,
     await_health: bool,
+    shown: &Shown<'_>,
 ) -> anyhow::Result<Result<Vec<Option<String>>, Stop>> {
     let labels = ctx.groups.map(|g| GroupLabels {
         pod_label: g.pod_label.clone(),
@@ -355,6 +386,13 @@ async fn wait_batch(
                 }
             }
         }
+        // A slot counts as back once a Ready pod serves it and its process group is clear.
+        let back = serving
+            .iter()
+            .zip(slots)
+            .filter(|(s, slot)| s.is_some() && !waiting.iter().any(|(n, _)| n == &slot.name))
+            .count();
+        shown.progress.set((shown.back + back) as u64);
         let unhealthy: Vec<String> = health
             .iter()
             .filter(|_| await_health)

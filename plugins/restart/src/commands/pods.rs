@@ -224,6 +224,7 @@ pub async fn run(args: &Args, p: &PodsArgs) -> anyhow::Result<u8> {
         in_place: in_place.as_ref(),
         groups: group_spec.as_ref(),
         clear: &clear,
+        format: args.output.format,
     };
     let report = execute(&ctx, &mut rollout).await?;
     match args.output.format {
