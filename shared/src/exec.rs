@@ -227,6 +227,20 @@ pub async fn run(
     }
 }
 
+/// Bytes each exec stream buffers between the connection and its reader. The API client's
+/// default is 1 KiB, so that every WebSocket frame is handed over in 1 KiB pieces, one task
+/// wake-up each: dumps and copies then ran at a fifth of what the connection carries.
+pub const STREAM_BUFFER: usize = 256 * 1024;
+
+/// Exec parameters with [`STREAM_BUFFER`] for stdin, stdout and stderr; memory stays constant
+/// (three buffers per exec).
+pub fn attach_params() -> AttachParams {
+    AttachParams::default()
+        .max_stdin_buf_size(STREAM_BUFFER)
+        .max_stdout_buf_size(STREAM_BUFFER)
+        .max_stderr_buf_size(STREAM_BUFFER)
+}
+
 async fn run_unbounded(
     pods: &Api<Pod>,
     cmd: &Command,
@@ -236,10 +250,7 @@ async fn run_unbounded(
 ) -> Result<Finished, ExecError> {
     let pod = cmd.pod.as_str();
     let has_stdin = !matches!(input, Input::None);
-    let mut params = AttachParams::default()
-        .stdin(has_stdin)
-        .stdout(true)
-        .stderr(true);
+    let mut params = attach_params().stdin(has_stdin).stdout(true).stderr(true);
     if let Some(c) = &cmd.container {
         params = params.container(c.as_str());
     }

@@ -2,7 +2,7 @@
 //! progress, the archive streamed between two pods, and the copy's measure-copy-verify order.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
+use kube::api::Api;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use upgrade_shared::progress::Progress;
 
@@ -64,7 +64,7 @@ pub(super) async fn exec(
     argv: Vec<String>,
     on_line: &mut dyn FnMut(&str),
 ) -> anyhow::Result<Exec> {
-    let params = AttachParams::default()
+    let params = upgrade_shared::exec::attach_params()
         .container("migrate")
         .stdin(false)
         .stdout(true)
@@ -146,12 +146,12 @@ pub(super) async fn pipe_copy(
     dst: &Side,
     on_line: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
-    let out_params = AttachParams::default()
+    let out_params = upgrade_shared::exec::attach_params()
         .container("migrate")
         .stdin(false)
         .stdout(true)
         .stderr(true);
-    let in_params = AttachParams::default()
+    let in_params = upgrade_shared::exec::attach_params()
         .container("migrate")
         .stdin(true)
         .stdout(false)
