@@ -7,14 +7,12 @@
 use upgrade_e2e::harness::{rehearse, require_mariadb};
 
 #[test]
-#[ignore = "the fate profile's steps are not on the suite's command surface yet: step 1 `kubectl upgrade-backup mysql …` names a subcommand upgrade-backup does not have (exit 2), the runbook records no upgrade-verify baseline, and its wait step names `upgrade-wait`"]
 fn fate_1_7_2_to_1_8_0_on_existing_claims() {
     require_mariadb();
     rehearse("fate-1.7.2", false);
 }
 
 #[test]
-#[ignore = "the fate profile's steps are not on the suite's command surface yet: step 1 `kubectl upgrade-backup mysql …` names a subcommand upgrade-backup does not have (exit 2), the runbook records no upgrade-verify baseline, and its wait step names `upgrade-wait`"]
 fn fate_1_7_2_to_1_8_0_with_the_backup_killed_and_run_again() {
     require_mariadb();
     rehearse("fate-1.7.2", true);
