@@ -7,14 +7,12 @@
 use upgrade_e2e::harness::{rehearse, require_mariadb};
 
 #[test]
-#[ignore = "the fate profile's reinstall steps are not on the suite's command surface yet: `kubectl upgrade-backup mysql …` (no such subcommand, exit 2) and `kubectl upgrade-restore mysql …` (no such plugin), and the runbook records no upgrade-verify baseline"]
 fn fate_1_7_1_to_1_7_2_by_reinstalling() {
     require_mariadb();
     rehearse("fate-1.7.1", false);
 }
 
 #[test]
-#[ignore = "the fate profile's reinstall steps are not on the suite's command surface yet: `kubectl upgrade-backup mysql …` (no such subcommand, exit 2) and `kubectl upgrade-restore mysql …` (no such plugin), and the runbook records no upgrade-verify baseline"]
 fn fate_1_7_1_to_1_7_2_with_the_import_killed_and_run_again() {
     require_mariadb();
     rehearse("fate-1.7.1", true);

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use upgrade_shared::profile::Profile;
+use upgrade_shared::profile::{Mode, Profile};
 use upgrade_shared::version::Version;
 
 use crate::baseline::{Baseline, TableRecord, VolumeSummary};
@@ -82,6 +82,24 @@ impl Found {
 }
 
 /// Compares the namespace now against its baseline.
+/// The profile's edge from the recorded version to `to` when it reinstalls instead of
+/// upgrading in place (KubeFATE's v1.7.1 workaround), as `from → to: workaround`.
+fn reinstall(profile: &Profile, baseline: &Baseline, to: Option<&Version>) -> Option<String> {
+    let from = Version::parse(baseline.version.as_deref()?).ok()?;
+    let to = to?;
+    [Mode::ExistingClaim, Mode::StorageClass]
+        .into_iter()
+        .filter_map(|mode| profile.edge(&from, to, mode))
+        .find(|e| e.reinstall)
+        .map(|e| {
+            format!(
+                "profile {}: {}",
+                profile.name,
+                e.workaround.as_deref().unwrap_or("reinstall")
+            )
+        })
+}
+
 pub fn compare(
     baseline: &Baseline,
     state: &State,
@@ -110,7 +128,19 @@ pub fn compare(
     f.unverified.extend(observed.digest_errors.iter().cloned());
     let held = volumes::compare(baseline, state, observed);
     f.checked.volumes += held.checked;
-    f.differences.extend(held.differences);
+    match profile.and_then(|p| reinstall(p, baseline, options.to.as_ref().or(app_now.as_ref()))) {
+        // The profile's edge replaces the installation: its volumes are not carried (the
+        // database's rows are, through a dump, and are compared below).
+        Some(edge) => f.notes.extend(held.differences.into_iter().map(|d| {
+            format!(
+                "{}: {} — not carried by the reinstall from {} ({edge}); only the database's rows are",
+                d.object,
+                d.message,
+                baseline.version.as_deref().unwrap_or_default()
+            )
+        })),
+        None => f.differences.extend(held.differences),
+    }
     f.notes.extend(held.notes);
     tables(baseline, observed, &mut f);
     jobs(baseline, state, &mut f);

@@ -458,3 +458,36 @@ fn the_report_table_names_both_values() {
     let text = kubectl_upgrade_verify::render::report(&r, &upgrade_shared::output::Styles::plain());
     insta::assert_snapshot!(text);
 }
+
+/// KubeFATE's v1.7.1 → v1.7.2 workaround (the profile's reinstall edge) deletes the cluster
+/// and its claims and installs fresh: only the database's rows are carried, through a dump.
+/// The replaced volumes are said as notes naming the edge, the rows are still compared; the
+/// same loss on an in-place upgrade stays a difference.
+#[test]
+fn volumes_a_reinstall_replaces_are_notes_and_rows_are_still_compared() {
+    let p = fate();
+    let mut b = baseline(Some(&p));
+    let mut objs = after_objects();
+    objs.retain(|o| {
+        !(o["kind"] == "PersistentVolume" && o["metadata"]["name"] == "fate-9999-mysql-data")
+    });
+    let r = run(&b, objs.clone(), Some(&p), &to("v1.8.0"));
+    assert_eq!(
+        codes(&r),
+        [("volume-lost".into(), "pv/fate-9999-mysql-data".into())],
+        "in place, a lost volume is a difference"
+    );
+    b.version = Some("1.7.1-release".into());
+    for c in b.components.iter_mut().filter(|c| c.follows_app) {
+        c.version = Some("1.7.1-release".into());
+    }
+    let r = run(&b, objs, Some(&p), &to("v1.8.0"));
+    assert_eq!(codes(&r), Vec::<(String, String)>::new(), "{r:#?}");
+    assert!(
+        r.notes.iter().any(|n| n.contains("pv/fate-9999-mysql-data")
+            && n.contains("reinstall")
+            && n.contains("1.7.1")),
+        "{:#?}",
+        r.notes
+    );
+}
