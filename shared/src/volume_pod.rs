@@ -194,15 +194,19 @@ pub fn manifest(
     })
 }
 
-/// A pod name made of `prefix` and `claim`, cut to the 63 characters a label value (and the
-/// pod's hostname) allows; stable, so a re-run finds a pod an interrupted one left.
+/// A pod name made of `prefix` and `claim`, within the 63 characters a label value (and the
+/// pod's hostname) allows; stable, so a re-run finds a pod an interrupted one left. A longer
+/// name is cut and ends with a digest of the whole, so that two long claims that differ only
+/// at the end (`…-0`, `…-1`) never share a pod name.
 pub fn name(prefix: &str, claim: &str) -> String {
+    use sha2::Digest as _;
     let base = format!("{prefix}-{claim}");
     if base.len() <= 63 {
-        base
-    } else {
-        base[..63].trim_end_matches('-').to_string()
+        return base;
     }
+    let digest = sha2::Sha256::digest(base.as_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{tag}", base[..54].trim_end_matches(['-', '.']))
 }
 
 /// One pod that mounts volumes: where it runs and what it mounts.
@@ -212,16 +216,57 @@ pub struct VolumePod {
     pub manifest: serde_json::Value,
 }
 
+/// Why an existing pod with `manifest`'s name is not one this suite may replace (a user's pod
+/// that happens to have the name, or another command's), or `None` when it is ours.
+fn not_ours(existing: &Pod, manifest: &serde_json::Value) -> Option<String> {
+    let labels = existing.metadata.labels.clone().unwrap_or_default();
+    let pod = existing.metadata.name.as_deref().unwrap_or_default();
+    ["app.kubernetes.io/managed-by", "app.kubernetes.io/component"]
+        .into_iter()
+        .find_map(|key| {
+            let (theirs, ours) = (labels.get(key), manifest["metadata"]["labels"][key].as_str());
+            (theirs.map(String::as_str) != ours).then(|| {
+                format!(
+                    "pod/{pod} exists and is not the pod this command starts (its label {key} is {}): remove or rename it, then run the same command again; nothing was changed",
+                    theirs.map_or_else(|| "not set".to_string(), |v| format!("{v:?}"))
+                )
+            })
+        })
+}
+
+/// Refuses (exit 1) when a pod with `side`'s name exists that is not ours: checked before a
+/// command's first change, and again by [`start`] right before it replaces one.
+pub async fn ensure_free(side: &VolumePod) -> anyhow::Result<()> {
+    let pods = side.cluster.pods();
+    match retry("cannot read pod", || pods.get_opt(&side.pod)).await? {
+        Some(existing) => match not_ours(&existing, &side.manifest) {
+            Some(why) => Err(crate::exit::refused(why)),
+            None => Ok(()),
+        },
+        None => Ok(()),
+    }
+}
+
 /// Replaces a pod left by an interrupted run (its copy may be half done), creates the pod and
 /// waits until it runs.
 pub async fn start(timeout: std::time::Duration, side: &VolumePod) -> anyhow::Result<()> {
     let pods = side.cluster.pods();
     let pod = side.pod.as_str();
-    if retry("cannot read pod", || pods.get_opt(pod))
-        .await?
-        .is_some()
-    {
-        let params = DeleteParams::default();
+    if let Some(existing) = retry("cannot read pod", || pods.get_opt(pod)).await? {
+        if let Some(why) = not_ours(&existing, &side.manifest) {
+            return Err(crate::exit::refused(why));
+        }
+        let params = DeleteParams {
+            preconditions: existing
+                .metadata
+                .uid
+                .clone()
+                .map(|uid| kube::api::Preconditions {
+                    uid: Some(uid),
+                    resource_version: None,
+                }),
+            ..DeleteParams::default()
+        };
         retry("cannot delete pod", || pods.delete(pod, &params)).await?;
         wait(timeout, &format!("pod/{pod} to go"), || async {
             Ok(retry("cannot read pod", || pods.get_opt(pod))
@@ -345,5 +390,23 @@ pub async fn remove(timeout: std::time::Duration, side: &VolumePod) {
             "warning: {e:#}; delete it with: kubectl delete pod {pod} -n {}",
             side.cluster.namespace
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_names_stay_distinct_and_within_63_characters() {
+        let a = super::name("migrate-pv", &format!("{}-0", "x".repeat(60)));
+        let b = super::name("migrate-pv", &format!("{}-1", "x".repeat(60)));
+        assert_ne!(a, b);
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_eq!(
+            a,
+            super::name("migrate-pv", &format!("{}-0", "x".repeat(60)))
+        );
+        assert_eq!(super::name("verify", "data"), "verify-data");
+        let m = super::name("migrate-pv", &format!("{}-measure", "y".repeat(50)));
+        assert_ne!(m, super::name("migrate-pv", &"y".repeat(50)));
     }
 }

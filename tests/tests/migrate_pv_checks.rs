@@ -371,3 +371,48 @@ spec:
         text(&o)
     );
 }
+
+/// A user's pod that happens to have the name of the copy's pod is never deleted: the copy is
+/// refused before anything is stopped, in a dry run too.
+#[test]
+fn a_users_pod_with_the_copy_pods_name_is_left_alone() {
+    let (c, generation) = started();
+    c.apply(
+        r#"apiVersion: v1
+kind: Pod
+metadata: {name: migrate-pv-x, namespace: kubeflow}
+spec:
+  containers:
+  - {name: main, image: busybox, command: [sleep, infinity]}
+"#,
+    );
+    let uid = c.jsonpath(&["pod", "migrate-pv-x", "-n", NS], "{.metadata.uid}");
+    for extra in [&["--dry-run"][..], &[]] {
+        let mut args = vec![
+            "copy",
+            SOURCE,
+            "x",
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--yes",
+        ];
+        args.extend_from_slice(extra);
+        let o = migrate(&c, &args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            text(&o).contains("pod/migrate-pv-x exists and is not the pod this command starts"),
+            "{}",
+            text(&o)
+        );
+        assert_eq!(
+            c.jsonpath(&["pod", "migrate-pv-x", "-n", NS], "{.metadata.uid}"),
+            uid
+        );
+        assert_eq!(
+            c.jsonpath(&["sts", "minio", "-n", NS], "{.metadata.generation}"),
+            generation
+        );
+    }
+}

@@ -329,17 +329,22 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         )
         .map(|b| u64::try_from(b).unwrap_or(u64::MAX)),
     };
-    let measure = (!owners.is_empty() && !resuming)
+    // A ReadWriteOncePod claim admits no second pod while the application runs: it is measured
+    // in the copy pod, after the quiesce, as the plan says.
+    let single_pod = source_spec
+        .access_modes
+        .as_ref()
+        .is_some_and(|m| m.iter().any(|m| m == "ReadWriteOncePod"));
+    let measure = (!owners.is_empty() && !resuming && !single_pod)
         .then(|| {
             let name = pod_name(&format!("{}-measure", c.dest));
             placement(&source_pv, None, attached_on.as_deref()).map(|affinity| Side {
                 cluster: cluster.clone(),
-                manifest: migration_pod(
+                manifest: pod::measure_pod(
                     &name,
                     &cluster.namespace,
                     &c.image,
-                    Some(&c.source),
-                    None,
+                    &c.source,
                     affinity,
                 ),
                 pod: name,
@@ -348,6 +353,14 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         .transpose()
         .map_err(exit::refused)?
         .filter(|_| room.is_some());
+
+    // A pod of someone else's with one of the names this copy gives its pods is never replaced.
+    for side in [Some(&src_side), Some(&dst_side), measure.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        upgrade_shared::volume_pod::ensure_free(side).await?;
+    }
 
     // The plan.
     let mut steps: Vec<String> = Vec::new();
@@ -439,8 +452,17 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     if disruptive && !prompt::confirm("Carry out these steps?", args.yes)? {
         return Err(exit::refused("stopped: nothing was changed"));
     }
+    // From here on a Ctrl-C or SIGTERM stops the copy through the same exit as a failure:
+    // pods removed, owners scaled back.
+    let mut interrupted = interrupt::Signals::install()?;
     if let (Some(m), Some(room)) = (&measure, room) {
-        let used = stream::measure_source(args.timeouts().bind, m).await?;
+        let used = tokio::select! {
+            used = stream::measure_source(args.timeouts().bind, m) => used?,
+            signal = interrupted.recv() => {
+                remove_pod(args.timeouts().bind, m).await;
+                anyhow::bail!("interrupted by {signal} while measuring /source; nothing was changed");
+            }
+        };
         if used > room {
             return Err(exit::refused(format!(
                 "pvc/{} is too small: /source uses {} but pvc/{} holds {}; nothing was changed",
@@ -451,9 +473,6 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             )));
         }
     }
-    // From here on a Ctrl-C or SIGTERM stops the copy through the same exit as a failure:
-    // pods removed, owners scaled back.
-    let mut interrupted = interrupt::Signals::install()?;
     let key = journal::copy_key(&c.dest);
     journal::JOURNAL
         .write(

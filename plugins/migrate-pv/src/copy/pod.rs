@@ -54,6 +54,33 @@ pub fn migration_pod(
     )
 }
 
+/// A pod that only reads SOURCE (at /source, read-only), to measure it: root with only
+/// DAC_READ_SEARCH, so it can read every file and change none.
+pub fn measure_pod(
+    name: &str,
+    namespace: &str,
+    image: &str,
+    source: &str,
+    affinity: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let mounts = [Mount {
+        name: "source",
+        claim: source,
+        path: "/source",
+        read_only: true,
+    }];
+    volume_pod::manifest(
+        name,
+        namespace,
+        image,
+        "migrate-pv",
+        "migrate",
+        &mounts,
+        &["DAC_READ_SEARCH"],
+        affinity,
+    )
+}
+
 /// True for a pod this plugin made (its labels); the caller also checks its name and journal.
 pub fn is_migration_pod(p: &Pod) -> bool {
     p.metadata.labels.as_ref().is_some_and(|l| {
