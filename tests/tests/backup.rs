@@ -1159,6 +1159,7 @@ fn transient_server_errors_while_finding_the_database_are_retried() {
     let faults = c.guard.faults();
     faults.fail_next("deployments", Some("get"), 2, 503);
     faults.fail_next("pods", Some("list"), 2, 503);
+    faults.fail_next("secrets", Some("get"), 2, 503);
     let o = backup(
         &c,
         &[
