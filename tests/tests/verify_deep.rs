@@ -6,7 +6,7 @@
 mod verify_support;
 
 use upgrade_e2e::harness::TestCluster;
-use verify_support::{differences, record, settled, verify, wait};
+use verify_support::{differences, record, run, settled, verify, wait};
 
 const ARTIFACT: &str = "/data/mlpipeline/pipelines/1f4e9a60-0c7b-4b8e-a2f1-7d3c5e9b8a12";
 
@@ -77,4 +77,81 @@ fn a_deep_record_names_the_volume_whose_tree_changed_and_passes_while_it_did_not
     );
     assert_ne!(d["recorded"], d["now"], "{d:#}");
     assert_eq!(report["verdict"], "differences");
+}
+
+#[test]
+fn a_deep_dry_run_lists_the_digest_pods_and_starts_none() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml", "kubeflow-minio-objects.yaml"])
+        .expect("cluster");
+    settled(&c, "kubeflow");
+    let writes = c.guard.faults().writes();
+    let (code, out, err) = run(
+        &c,
+        &[
+            "record",
+            "-n",
+            "kubeflow",
+            "--profile",
+            "kubeflow",
+            "--deep",
+            "--dry-run",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(
+        err.contains(
+            "create pod/verify-minio-data-minio-0 (kubeflow, image debian:bookworm-slim) mounting pvc kubeflow/minio-data-minio-0 read-only"
+        ),
+        "the plan names the digest's pod: {err}"
+    );
+    let plan = err.find("Plan:").expect("a plan");
+    assert!(err[plan..].contains("no digest pod started"), "{err}");
+    // Nothing was created, deleted or exec'd into that changes the cluster, and no digest read.
+    assert_eq!(
+        c.guard.faults().writes() - writes,
+        // the summary's exec into the running pod is the only request that is not a read
+        1,
+        "{err}"
+    );
+    let b: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let minio = &b["volumes"][0]["summary"];
+    assert_eq!(minio["digest"], serde_json::Value::Null, "{b:#}");
+    assert_eq!(minio["pod"], "minio-0", "{b:#}");
+}
+
+#[test]
+fn a_deep_record_whose_digest_fails_stores_nothing_and_names_the_claim() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml", "kubeflow-minio-objects.yaml"])
+        .expect("cluster");
+    settled(&c, "kubeflow");
+    // The digest's pod cannot be created (a quota or admission refusal does the same).
+    c.guard.faults().fail_next("pods", Some("create"), 1, 403);
+    let (code, out, err) = run(
+        &c,
+        &[
+            "record",
+            "-n",
+            "kubeflow",
+            "--profile",
+            "kubeflow",
+            "--deep",
+            "--yes",
+        ],
+    );
+    assert_eq!(code, 2, "{err}\n{out}");
+    assert!(
+        err.contains("1 of 1 tree digests could not be taken (pvc kubeflow/minio-data-minio-0): nothing stored"),
+        "{err}"
+    );
+    let cms = c.get_json(&["configmaps", "-n", "kubeflow"]);
+    assert!(
+        !cms["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|cm| cm["metadata"]["name"] == "kubectl-upgrade-verify"),
+        "no baseline stored: {cms:#}"
+    );
 }

@@ -9,7 +9,7 @@ use upgrade_shared::flags::KubeArgs;
 use upgrade_shared::output::{self, Format, Styles};
 use upgrade_shared::profile::Profile;
 
-use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT};
+use crate::baseline::{Baseline, CONFIG_MAP, CONFIG_MAP_LIMIT, VolumeSummary};
 use crate::state::State;
 use crate::{cluster, digest, record, render, rows, summary};
 
@@ -75,6 +75,38 @@ fn write_file(path: &Path, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Puts each claim's summary into its volume's record.
+fn set_summaries(baseline: &mut Baseline, summaries: Vec<((String, String), VolumeSummary)>) {
+    for ((ns, claim), s) in summaries {
+        if let Some(v) = baseline
+            .volumes
+            .iter_mut()
+            .find(|v| v.namespace == ns && v.claim == claim)
+        {
+            v.summary = Some(s);
+        }
+    }
+}
+
+/// The claims of `missed` digests, named: `pvc NS/NAME, …`.
+fn missed_claims(
+    missed: &[String],
+    asked: &[(String, String)],
+    digests: &[((String, String), VolumeSummary)],
+) -> String {
+    let claims: Vec<String> = asked
+        .iter()
+        .filter(|held| digests.iter().all(|(d, _)| d != *held))
+        .map(|(ns, claim)| format!("pvc {ns}/{claim}"))
+        .collect();
+    format!(
+        "{} of {} tree digests could not be taken ({})",
+        missed.len(),
+        asked.len(),
+        claims.join(", ")
+    )
+}
+
 /// Runs `record`.
 pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Result<u8> {
     if let Some(path) = &opts.file {
@@ -109,27 +141,7 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     for m in missed {
         eprintln!("warning: not recorded: {m}");
     }
-    let mut summaries = summaries;
-    if let Some(image) = &opts.deep {
-        baseline.deep_image = Some(image.clone());
-        let (digests, missed) = digest::read_all(&client, &state, &data_claims, image).await;
-        for m in missed {
-            eprintln!("warning: not recorded: {m}");
-            baseline.gaps.push(m);
-        }
-        // The digest's pod counted the files too, whether or not a running pod mounts the claim.
-        summaries.retain(|(held, _)| digests.iter().all(|(d, _)| d != held));
-        summaries.extend(digests);
-    }
-    for ((ns, claim), s) in summaries {
-        if let Some(v) = baseline
-            .volumes
-            .iter_mut()
-            .find(|v| v.namespace == ns && v.claim == claim)
-        {
-            v.summary = Some(s);
-        }
-    }
+    set_summaries(&mut baseline, summaries);
     let text = baseline.to_json();
     let existing = cluster::stored(&client, &namespace).await?;
     let fits = text.len() <= CONFIG_MAP_LIMIT;
@@ -167,11 +179,26 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
             text.len()
         );
     }
+    if let Some(image) = &opts.deep {
+        for (ns, claim) in &data_claims {
+            eprintln!(
+                "  create pod/{} ({ns}, image {image}) mounting pvc {ns}/{claim} read-only to digest its tree, then delete it",
+                upgrade_shared::volume_pod::name("verify", claim)
+            );
+        }
+    }
     if let Some(path) = &opts.file {
         eprintln!("  write {}", path.display());
     }
     if opts.dry_run {
-        eprintln!("dry run: nothing stored");
+        eprintln!(
+            "dry run: nothing stored{}",
+            if opts.deep.is_some() {
+                ", no digest pod started"
+            } else {
+                ""
+            }
+        );
         print(&baseline, &[], opts.format, styles)?;
         return Ok(upgrade_shared::exit::OK);
     }
@@ -193,6 +220,31 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
             eprintln!("nothing changed");
             return Ok(upgrade_shared::exit::FINDINGS);
         }
+    }
+    if let Some(image) = &opts.deep {
+        baseline.deep_image = Some(image.clone());
+        let (digests, missed) = digest::read_all(&client, &state, &data_claims, image).await;
+        // A baseline without a digest that was asked for would leave every later `verify`
+        // unverified: nothing is stored.
+        if !missed.is_empty() {
+            for m in &missed {
+                eprintln!("error: not recorded: {m}");
+            }
+            eprintln!(
+                "error: {}: nothing stored; record again once the cause above is fixed, or without --deep",
+                missed_claims(&missed, &data_claims, &digests)
+            );
+            return Ok(upgrade_shared::exit::ERROR);
+        }
+        // The digest's pod counted the files too, whether or not a running pod mounts the claim.
+        set_summaries(&mut baseline, digests);
+    }
+    let text = baseline.to_json();
+    if fits && text.len() > CONFIG_MAP_LIMIT {
+        anyhow::bail!(
+            "the baseline with its digests is {} bytes, more than a ConfigMap holds ({CONFIG_MAP_LIMIT}); nothing stored: pass --output FILE to keep it in a file",
+            text.len()
+        );
     }
     let mut stored = Vec::new();
     if let Some(path) = &opts.file {
