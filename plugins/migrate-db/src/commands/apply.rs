@@ -11,7 +11,7 @@ use upgrade_shared::output::{self, Format};
 
 use crate::backup::{self, Backup};
 use crate::client::Client;
-use crate::db::{Db, with_session};
+use crate::db::Db;
 use crate::decide;
 use crate::fingerprint;
 use crate::history;
@@ -60,11 +60,6 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
         None => None,
     };
     let db = Db::connect(&kube, &namespace, &setup).await?;
-    let lock = runner::lock_name(&setup.database);
-    let wait = args
-        .timeout
-        .0
-        .unwrap_or(std::time::Duration::from_secs(3600));
     let ctx = Context {
         database: setup.database.clone(),
         installed_by: super::who(),
@@ -72,57 +67,29 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
             .as_ref()
             .map_or_else(|| backup::NONE.to_string(), |b| b.recorded.clone()),
     };
-    with_session(&db, async |client: &mut Client| -> anyhow::Result<u8> {
-        if let Some(h) = runner::parse_holder(
-            &client
-                .query("looking for the lock's holder", &runner::holder_query(&lock))
-                .await?,
-        ) {
-            eprintln!(
-                "waiting up to {}s for the migration lock, held by connection {} ({}@{}, busy for {}s)",
-                wait.as_secs(),
-                h.connection,
-                h.user,
-                h.host,
-                h.seconds
-            );
-        }
-        if !runner::lock(client, &lock, wait).await? {
-            eprintln!(
-                "refusing to apply: another migration of {} holds the lock {lock:?} and kept it for {}s; see `kubectl upgrade-migrate-db status`",
-                setup.database,
-                wait.as_secs()
-            );
-            return Ok(exit::FINDINGS);
-        }
-        let t = history::table(&setup.database);
-        let exists = client
-            .query("looking for the history table", &history::exists(&setup.database))
-            .await?
-            .first()
-            .is_some_and(|c| c != "0");
-        let rows = if exists {
-            history::parse_rows(
-                &client
-                    .query("reading the history", &history::select(&t))
-                    .await?
-                    .join("\n"),
-            )?
-        } else {
-            Vec::new()
-        };
+    let work = async |client: &mut Client, h: super::History| -> anyhow::Result<u8> {
+        let (t, exists, rows) = (h.table, h.exists, h.rows);
         let recorded = decide::current_version(&rows);
         let columns = if super::needs_fit(from.as_ref(), recorded.as_ref(), &running, &to) {
             Some(
                 client
-                    .query("reading the schema", &fingerprint::columns_query(&setup.database))
+                    .query(
+                        "reading the schema",
+                        &fingerprint::columns_query(&setup.database),
+                    )
                     .await?,
             )
         } else {
             None
         };
-        let from =
-            super::starting_version(&setup, from.clone(), recorded, running.clone(), columns, &to)?;
+        let from = super::starting_version(
+            &setup,
+            from.clone(),
+            recorded,
+            running.clone(),
+            columns,
+            &to,
+        )?;
         let chain = scripts::chain(&setup.scripts, &from, &to)?;
         let decision = decide::decide(&chain, &setup.scripts, &rows);
         let mut doc = ApplyDoc::new(&setup, &from, &to, &chain, &decision, &ctx.backup);
@@ -171,18 +138,17 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
             eprintln!("dry run: nothing changed");
             return Ok(exit::OK);
         }
-        let question = format!(
-            "Change the schema of {} in {}?",
-            setup.database,
-            db.place()
-        );
+        let question = format!("Change the schema of {} in {}?", setup.database, db.place());
         if !upgrade_shared::prompt::confirm(&question, opts.yes)? {
             eprintln!("nothing changed");
             return Ok(exit::FINDINGS);
         }
         if !exists {
             client
-                .query("creating the history table", &history::create(&setup.database))
+                .query(
+                    "creating the history table",
+                    &history::create(&setup.database),
+                )
                 .await?;
         }
         for (i, at) in todo {
@@ -227,8 +193,8 @@ pub async fn run(args: &Args, target: &Target, opts: Options<'_>) -> anyhow::Res
             );
         }
         Ok(exit::OK)
-    })
-    .await
+    };
+    super::with_locked_history(args, &db, &setup.database, "apply", work).await
 }
 
 fn print_doc(

@@ -5,10 +5,9 @@
 use upgrade_shared::exit;
 
 use crate::client::Client;
-use crate::db::{Db, with_session};
+use crate::db::Db;
 use crate::fingerprint;
 use crate::history::{self, NewRow, RowKind};
-use crate::runner;
 use crate::{Args, Target};
 
 pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyhow::Result<u8> {
@@ -23,36 +22,24 @@ pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyh
     };
     let (kube, namespace) = args.kube.client().await?;
     let db = Db::connect(&kube, &namespace, &setup).await?;
-    let lock = runner::lock_name(&setup.database);
-    let wait = args
-        .timeout
-        .0
-        .unwrap_or(std::time::Duration::from_secs(3600));
     let who = super::who();
-    with_session(&db, async |client: &mut Client| -> anyhow::Result<u8> {
-        if !runner::lock(client, &lock, wait).await? {
-            eprintln!("refusing to baseline: a migration holds the lock {lock:?}; see `status`");
+    let work = async |client: &mut Client, h: super::History| -> anyhow::Result<u8> {
+        let (t, exists) = (h.table, h.exists);
+        if !h.rows.is_empty() {
+            eprintln!(
+                "refusing to baseline: {} already has a migration history ({} rows); see `status`",
+                setup.database,
+                h.rows.len()
+            );
             return Ok(exit::FINDINGS);
         }
-        let t = history::table(&setup.database);
-        let exists = client
-            .query("looking for the history table", &history::exists(&setup.database))
-            .await?
-            .first()
-            .is_some_and(|c| c != "0");
-        if exists {
-            let rows = client.query("reading the history", &history::select(&t)).await?;
-            if !rows.is_empty() {
-                eprintln!(
-                    "refusing to baseline: {} already has a migration history ({} rows); see `status`",
-                    setup.database,
-                    rows.len()
-                );
-                return Ok(exit::FINDINGS);
-            }
-        }
         let schema = fingerprint::parse_columns(
-            &client.query("reading the schema", &fingerprint::columns_query(&setup.database)).await?,
+            &client
+                .query(
+                    "reading the schema",
+                    &fingerprint::columns_query(&setup.database),
+                )
+                .await?,
         );
         let mismatches = fingerprint::mismatches(&fp, &schema);
         if !mismatches.is_empty() {
@@ -81,7 +68,12 @@ pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyh
             return Ok(exit::FINDINGS);
         }
         if !exists {
-            client.query("creating the history table", &history::create(&setup.database)).await?;
+            client
+                .query(
+                    "creating the history table",
+                    &history::create(&setup.database),
+                )
+                .await?;
         }
         let digest = fingerprint::digest(&fp);
         let canonical = v.canonical();
@@ -108,7 +100,12 @@ pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyh
                 ),
             )
             .await?;
-        let rows = history::parse_rows(&client.query("reading the history back", &history::select(&t)).await?.join("\n"))?;
+        let rows = history::parse_rows(
+            &client
+                .query("reading the history back", &history::select(&t))
+                .await?
+                .join("\n"),
+        )?;
         match crate::decide::current_version(&rows) {
             Some(at) if at.cmp_numbers(&v).is_eq() => {
                 println!("baselined: {} is at {canonical}", setup.database);
@@ -116,6 +113,6 @@ pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyh
             }
             other => anyhow::bail!("the history does not confirm the baseline (it says {other:?})"),
         }
-    })
-    .await
+    };
+    super::with_locked_history(args, &db, &setup.database, "baseline", work).await
 }

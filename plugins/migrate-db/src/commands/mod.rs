@@ -11,6 +11,10 @@ use anyhow::{Context as _, bail};
 use upgrade_shared::profile::Profile;
 use upgrade_shared::version::Version;
 
+use crate::client::Client;
+use crate::db::{Db, with_session};
+use crate::history::{self, Row};
+use crate::runner;
 use crate::scripts::{self, Origin, Script};
 use crate::{Args, Command, Target};
 
@@ -168,6 +172,83 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             yes,
         } => baseline::run(&args, target, version, *yes).await,
     }
+}
+
+/// The history table of a database as a command that writes it found it, holding the lock.
+pub struct History {
+    /// The table's qualified name.
+    pub table: String,
+    /// Whether the table exists yet (it is created on first use).
+    pub exists: bool,
+    /// Its rows, oldest first (none before the table exists).
+    pub rows: Vec<Row>,
+}
+
+/// Runs `work` in one session on `db` that holds the migration lock, with the history read
+/// under it: the commands that write the history (`apply`, `repair`, `baseline`) start here.
+/// While another run holds the lock, this waits up to `--timeout` (an hour by default), naming
+/// the holder, then refuses with exit 1 (`refusing to VERB: …`).
+pub async fn with_locked_history(
+    args: &Args,
+    db: &Db,
+    database: &str,
+    verb: &str,
+    work: impl AsyncFnOnce(&mut Client, History) -> anyhow::Result<u8>,
+) -> anyhow::Result<u8> {
+    let lock = runner::lock_name(database);
+    let wait = args
+        .timeout
+        .0
+        .unwrap_or(std::time::Duration::from_secs(3600));
+    with_session(db, async |client: &mut Client| -> anyhow::Result<u8> {
+        if let Some(h) = runner::parse_holder(
+            &client
+                .query("looking for the lock's holder", &runner::holder_query(&lock))
+                .await?,
+        ) {
+            eprintln!(
+                "waiting up to {}s for the migration lock, held by connection {} ({}@{}, busy for {}s)",
+                wait.as_secs(),
+                h.connection,
+                h.user,
+                h.host,
+                h.seconds
+            );
+        }
+        if !runner::lock(client, &lock, wait).await? {
+            eprintln!(
+                "refusing to {verb}: another migration of {database} holds the lock {lock:?} and kept it for {}s; see `kubectl upgrade-migrate-db status`",
+                wait.as_secs()
+            );
+            return Ok(upgrade_shared::exit::FINDINGS);
+        }
+        let table = history::table(database);
+        let exists = client
+            .query("looking for the history table", &history::exists(database))
+            .await?
+            .first()
+            .is_some_and(|c| c != "0");
+        let rows = if exists {
+            history::parse_rows(
+                &client
+                    .query("reading the history", &history::select(&table))
+                    .await?
+                    .join("\n"),
+            )?
+        } else {
+            Vec::new()
+        };
+        work(
+            client,
+            History {
+                table,
+                exists,
+                rows,
+            },
+        )
+        .await
+    })
+    .await
 }
 
 /// Who runs the command, as the history records it: the local user's name (`USER`,

@@ -6,10 +6,10 @@
 use upgrade_shared::exit;
 
 use crate::client::Client;
-use crate::db::{Db, with_session};
+use crate::db::Db;
 use crate::decide::{self, State};
 use crate::history::{self, NewRow, RowKind};
-use crate::runner::{self, count};
+use crate::runner::count;
 use crate::{Args, Target};
 
 pub async fn run(
@@ -32,40 +32,30 @@ pub async fn run(
     };
     let (kube, namespace) = args.kube.client().await?;
     let db = Db::connect(&kube, &namespace, &setup).await?;
-    let lock = runner::lock_name(&setup.database);
-    let wait = args
-        .timeout
-        .0
-        .unwrap_or(std::time::Duration::from_secs(3600));
     let who = super::who();
-    with_session(&db, async |client: &mut Client| -> anyhow::Result<u8> {
-        if !runner::lock(client, &lock, wait).await? {
-            eprintln!("refusing to repair: a migration holds the lock {lock:?}; see `status`");
-            return Ok(exit::FINDINGS);
-        }
-        let t = history::table(&setup.database);
-        let exists = client
-            .query("looking for the history table", &history::exists(&setup.database))
-            .await?
-            .first()
-            .is_some_and(|c| c != "0");
-        let rows = if exists {
-            history::parse_rows(&client.query("reading the history", &history::select(&t)).await?.join("\n"))?
-        } else {
-            Vec::new()
-        };
+    let work = async |client: &mut Client, h: super::History| -> anyhow::Result<u8> {
+        let (t, rows) = (h.table, h.rows);
         let state = decide::state(&script, &rows);
         let (what, run_row) = match &state {
             State::Dirty { row, statement } => (
-                format!("statement {statement} of {} was in flight; the next apply runs it again", script.file),
+                format!(
+                    "statement {statement} of {} was in flight; the next apply runs it again",
+                    script.file
+                ),
                 *row,
             ),
             State::Drift { row, recorded } => (
-                format!("{} is accepted with sha256 {} (applied as {recorded})", script.file, script.sha256),
+                format!(
+                    "{} is accepted with sha256 {} (applied as {recorded})",
+                    script.file, script.sha256
+                ),
                 *row,
             ),
             State::Changed { row, reached } => (
-                format!("{} is accepted with its changed statements 1-{reached}; the next apply resumes after them", script.file),
+                format!(
+                    "{} is accepted with its changed statements 1-{reached}; the next apply resumes after them",
+                    script.file
+                ),
                 *row,
             ),
             other => {
@@ -74,7 +64,10 @@ pub async fn run(
             }
         };
         let run = rows.iter().find(|r| r.id == run_row).cloned();
-        println!("Repair of {} in {} (history row {run_row}): {what}", script.file, setup.database);
+        println!(
+            "Repair of {} in {} (history row {run_row}): {what}",
+            script.file, setup.database
+        );
         println!("Recorded as done by {who}, because: {reason}");
         if !upgrade_shared::prompt::confirm("Record this repair?", yes)? {
             eprintln!("nothing changed");
@@ -100,13 +93,22 @@ pub async fn run(
             },
         );
         client.query("recording the repair", &insert).await?;
-        let rows = history::parse_rows(&client.query("reading the history back", &history::select(&t)).await?.join("\n"))?;
+        let rows = history::parse_rows(
+            &client
+                .query("reading the history back", &history::select(&t))
+                .await?
+                .join("\n"),
+        )?;
         let now = decide::state(&script, &rows);
         if now.refused() {
-            anyhow::bail!("the history does not confirm the repair: {} is still {}", script.file, now.word());
+            anyhow::bail!(
+                "the history does not confirm the repair: {} is still {}",
+                script.file,
+                now.word()
+            );
         }
         println!("repaired: {} is now {}", script.file, now.word());
         Ok(exit::OK)
-    })
-    .await
+    };
+    super::with_locked_history(args, &db, &setup.database, "repair", work).await
 }
