@@ -86,6 +86,26 @@ pub struct CopyProof {
     /// sha256 of the source's manifest listing ([`crate::tree::manifest_command`]) taken right
     /// after the verification.
     pub manifest_sha256: String,
+    /// When the copy was verified (RFC 3339, whole seconds, UTC; [`now`]), before the source's
+    /// owners were scaled back: what was written to the source after it is not in the copy.
+    /// Entries written before this field existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<String>,
+}
+
+/// Now, as [`CopyProof::verified_at`] records it (RFC 3339, whole seconds, UTC).
+pub fn now() -> String {
+    k8s_openapi::jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+/// Whether a copy verified at `verified_at` is newer than `recorded_at` (both RFC 3339). Both
+/// are cut to whole seconds, so one in the same second is not newer; `None` when either does
+/// not parse.
+pub fn verified_after(verified_at: &str, recorded_at: &str) -> Option<bool> {
+    let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().ok();
+    Some(parse(verified_at)?.as_second() > parse(recorded_at)?.as_second())
 }
 
 /// Key of an adoption entry.

@@ -272,6 +272,7 @@ fn verified(dest_uid: &str) -> cleanup::VerifiedCopy {
             dest_volume: "pvc-new".into(),
             dest_volume_uid: "uid-pv-new".into(),
             manifest_sha256: "ab".repeat(32),
+            verified_at: Some("2026-12-01T10:00:00Z".into()),
         }),
     }
 }

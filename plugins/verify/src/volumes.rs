@@ -3,7 +3,8 @@
 //! by a workload or pod; a recorded claim name now bound to another volume is named too (a
 //! claim re-created empty). A volume whose data `kubectl upgrade-migrate-pv copy` verifiably
 //! copied into a claim the new version uses counts as kept, on live evidence only: the journal
-//! entry says verified and was taken from the recorded volume (by UID), the destination claim
+//! entry says verified, after the baseline was recorded, and was taken from the recorded
+//! volume (by UID), the destination claim
 //! exists with the UID the copy recorded and is Bound to the recorded volume; otherwise the
 //! volume's difference stands, with the reason the copy does not count. Contents (summaries,
 //! `--deep` tree digests) are compared where the data is now.
@@ -65,10 +66,16 @@ enum Copied {
 }
 
 /// The verified migrate-pv copy of `v`'s data that stands on live evidence: the journal entry
-/// says verified and was taken from this very volume (by UID), its destination claim exists
+/// says verified, later than the baseline was recorded, and was taken from this very volume
+/// (by UID), its destination claim exists
 /// with the recorded UID and is Bound to the recorded volume (which still has its recorded
 /// UID), and a workload or pod of the new version uses that claim.
-fn copied(v: &VolumeRecord, state: &State, used: &BTreeSet<(String, String)>) -> Copied {
+fn copied(
+    v: &VolumeRecord,
+    recorded_at: &str,
+    state: &State,
+    used: &BTreeSet<(String, String)>,
+) -> Copied {
     let Some(entries) = state.pv_journal.get(&v.namespace) else {
         return Copied::None;
     };
@@ -107,6 +114,22 @@ fn copied(v: &VolumeRecord, state: &State, used: &BTreeSet<(String, String)>) ->
             ));
             continue;
         }
+        // What was written to the source between the copy and the record is not in the copy.
+        match proof.verified_at.as_deref() {
+            Some(at) if pv_journal::verified_after(at, recorded_at) == Some(true) => {}
+            Some(at) => {
+                why.push(format!(
+                    "{into} was verified at {at}, the baseline recorded at {recorded_at}: the copy predates the baseline"
+                ));
+                continue;
+            }
+            None => {
+                why.push(format!(
+                    "{into} was recorded without the time it was verified, so it may predate the baseline (copy again with this migrate-pv)"
+                ));
+                continue;
+            }
+        }
         if !state.in_scope(dest_ns) {
             why.push(format!(
                 "{into} is in namespace {dest_ns}, which is not verified here"
@@ -140,7 +163,7 @@ fn copied(v: &VolumeRecord, state: &State, used: &BTreeSet<(String, String)>) ->
 
 /// The claim (namespace, name) that holds a recorded volume's data now: the one the volume is
 /// bound to, else the destination of a verified migrate-pv copy that stands.
-pub fn holder(v: &VolumeRecord, state: &State) -> Option<(String, String)> {
+pub fn holder(v: &VolumeRecord, recorded_at: &str, state: &State) -> Option<(String, String)> {
     let bound = state
         .volumes
         .iter()
@@ -152,7 +175,7 @@ pub fn holder(v: &VolumeRecord, state: &State) -> Option<(String, String)> {
     if bound.as_ref().is_some_and(|b| used.contains(b)) {
         return bound;
     }
-    match copied(v, state, &used) {
+    match copied(v, recorded_at, state, &used) {
         Copied::Into {
             namespace, claim, ..
         } => Some((namespace, claim)),
@@ -279,7 +302,7 @@ pub fn compare(baseline: &Baseline, state: &State, observed: &Observed) -> Findi
             }
             // A volume whose data migrate-pv copied, verifiably, into a claim the new version
             // uses is kept: the copy holds it now.
-            Err(mut difference) => match copied(v, state, &used) {
+            Err(mut difference) => match copied(v, &baseline.recorded_at, state, &used) {
                 Copied::Into {
                     namespace,
                     claim,

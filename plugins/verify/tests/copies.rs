@@ -82,6 +82,8 @@ fn proof() -> CopyProof {
         dest_volume: "pv-new".into(),
         dest_volume_uid: "pv-new-uid".into(),
         manifest_sha256: "ab".repeat(32),
+        // Ten minutes after the baseline.
+        verified_at: Some("2026-01-01T00:10:00Z".into()),
     }
 }
 
@@ -314,10 +316,13 @@ fn contents_are_read_where_the_copy_holds_them() {
         vec![journal(&copy_entry("verified", Some(proof())))],
     ));
     assert_eq!(
-        volumes::holder(v, &now),
+        volumes::holder(v, &b.recorded_at, &now),
         Some((NS.to_string(), NEW_CLAIM.to_string()))
     );
-    assert_eq!(volumes::holder(v, &state(redeployed())), None);
+    assert_eq!(
+        volumes::holder(v, &b.recorded_at, &state(redeployed())),
+        None
+    );
 }
 
 #[test]
@@ -358,5 +363,57 @@ fn a_deep_digest_is_compared_where_the_copy_holds_the_tree() {
     assert_eq!(
         r.differences[0].recorded,
         format!("sha256 {} (7 files, 570 bytes)", "a".repeat(64))
+    );
+}
+
+#[test]
+fn a_copy_verified_before_the_baseline_does_not_keep_the_volume() {
+    // Written to the old volume after the copy and before the record: not in the copy.
+    for at in ["2025-12-31T23:50:00Z", "2026-01-01T00:00:00Z"] {
+        let mut early = proof();
+        early.verified_at = Some(at.into());
+        let r = verify(with(
+            redeployed(),
+            vec![journal(&copy_entry("verified", Some(early)))],
+        ));
+        let message = only_difference(&r, "volume-lost");
+        assert!(
+            message.ends_with(&format!(
+                "migrate-pv's copy into pvc kubeflow/{NEW_CLAIM} was verified at {at}, the baseline recorded at 2026-01-01T00:00:00Z: the copy predates the baseline"
+            )),
+            "{message}"
+        );
+        let b = baseline();
+        let v = b.volume(NS, OLD_CLAIM).expect("recorded");
+        let now = state(with(
+            redeployed(),
+            vec![journal(&copy_entry(
+                "verified",
+                Some({
+                    let mut p = proof();
+                    p.verified_at = Some(at.into());
+                    p
+                }),
+            ))],
+        ));
+        assert_eq!(volumes::holder(v, &b.recorded_at, &now), None, "{at}");
+    }
+}
+
+#[test]
+fn a_copy_journalled_without_its_verification_time_does_not_keep_the_volume() {
+    let mut entry = serde_json::to_value(copy_entry("verified", Some(proof()))).expect("json");
+    // As an earlier migrate-pv wrote it: no verifiedAt; it still parses.
+    let proof_json = entry
+        .pointer_mut("/proof")
+        .and_then(|p| p.as_object_mut())
+        .expect("a proof");
+    assert!(proof_json.remove("verified_at").is_some());
+    let old: Entry = serde_json::from_value(entry).expect("an old entry parses");
+    let r = verify(with(redeployed(), vec![journal(&old)]));
+    let message = only_difference(&r, "volume-lost");
+    assert!(
+        message.ends_with("was recorded without the time it was verified, so it may predate the baseline (copy again with this migrate-pv)"),
+        "{message}"
     );
 }

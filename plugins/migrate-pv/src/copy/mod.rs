@@ -530,6 +530,8 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
             "interrupted by {signal}: the copy stopped; its pods are removed and the owners scaled back — run the same command again to copy"
         )),
     };
+    // The copy holds what the source held until now: its owners are still scaled down.
+    let verified_at = upgrade_shared::pv_journal::now();
     // Whatever happened: the pods go, the owners come back.
     remove_pod(args.timeouts().bind, &src_side).await;
     if !same_namespace {
@@ -541,7 +543,17 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         return Err(e);
     }
     let proof = if verification.is_ok() {
-        Some(proof::gather(cluster, &dest_cluster, &c.source, &c.dest, digest).await?)
+        Some(
+            proof::gather(
+                cluster,
+                &dest_cluster,
+                &c.source,
+                &c.dest,
+                digest,
+                verified_at,
+            )
+            .await?,
+        )
     } else {
         None
     };

@@ -24,6 +24,7 @@ pub(super) async fn gather(
     source: &str,
     dest: &str,
     manifest_sha256: String,
+    verified_at: String,
 ) -> anyhow::Result<CopyProof> {
     let missing = |what: String| anyhow::anyhow!("{what} disappeared right after the copy");
     let sc = source_cluster
@@ -50,6 +51,7 @@ pub(super) async fn gather(
         dest_volume: dv.metadata.name.clone().unwrap_or_default(),
         dest_volume_uid: uid(&dv.metadata),
         manifest_sha256,
+        verified_at: Some(verified_at),
     })
 }
 

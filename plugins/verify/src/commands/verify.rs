@@ -79,14 +79,14 @@ async fn once(
         .volumes
         .iter()
         .filter(|v| v.summary.is_some())
-        .filter_map(|v| volumes::holder(v, &state))
+        .filter_map(|v| volumes::holder(v, &baseline.recorded_at, &state))
         .collect();
     observed.summaries = summary::read_all(client, &state, &holders).await.0;
     let deep: Vec<(String, String)> = baseline
         .volumes
         .iter()
         .filter(|v| v.summary.as_ref().is_some_and(|s| s.digest.is_some()))
-        .filter_map(|v| volumes::holder(v, &state))
+        .filter_map(|v| volumes::holder(v, &baseline.recorded_at, &state))
         .collect();
     // `wait` starts the digests' pods only once everything else verifies: until then the
     // upgrade is still under way, and each round would start them again.
