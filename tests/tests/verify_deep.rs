@@ -155,3 +155,52 @@ fn a_deep_record_whose_digest_fails_stores_nothing_and_names_the_claim() {
         "no baseline stored: {cms:#}"
     );
 }
+
+#[test]
+fn verify_and_wait_read_digests_with_their_own_image_not_the_baselines() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml", "kubeflow-minio-objects.yaml"])
+        .expect("cluster");
+    settled(&c, "kubeflow");
+    record(&c, &["-n", "kubeflow", "--profile", "kubeflow", "--deep"]);
+    // Whoever can edit the ConfigMap names another image in the baseline.
+    let cm = c.get_json(&["configmap", "kubectl-upgrade-verify", "-n", "kubeflow"]);
+    let mut b: serde_json::Value =
+        serde_json::from_str(cm["data"]["baseline.json"].as_str().expect("baseline"))
+            .expect("json");
+    b["deepImage"] = "registry.example/reads-everything:1".into();
+    let patch = serde_json::json!({"data": {"baseline.json": b.to_string()}});
+    c.kubectl(&[
+        "patch",
+        "configmap",
+        "kubectl-upgrade-verify",
+        "-n",
+        "kubeflow",
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+    ])
+    .ok();
+    for (command, image) in [
+        ("verify", None),
+        ("wait", None),
+        ("verify", Some("busybox:1.36-glibc")),
+    ] {
+        let mut args = vec![command, "-n", "kubeflow", "-o", "json"];
+        if command == "wait" {
+            args.extend_from_slice(&["--to", "1.6", "--timeout", "90s"]);
+        }
+        if let Some(i) = image {
+            args.extend_from_slice(&["--image", i]);
+        }
+        let (code, out, err) = run(&c, &args);
+        assert_eq!(code, 0, "{command}: {err}\n{out}");
+        let used = image.unwrap_or("debian:bookworm-slim");
+        assert!(
+            err.contains(&format!(
+                "reading tree digests through read-only pods of image {used}\n"
+            )),
+            "{command} names the image it uses: {err}"
+        );
+        assert!(!err.contains("reads-everything"), "{err}");
+    }
+}

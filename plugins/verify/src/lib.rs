@@ -109,6 +109,11 @@ pub enum Command {
         /// Read the baseline from this file instead of the namespace.
         #[arg(long, value_name = "FILE")]
         baseline: Option<PathBuf>,
+        /// Image of the pod that reads the tree digests of a `--deep` baseline (the one the
+        /// baseline names is not used: whoever can edit the ConfigMap would pick the image of a
+        /// pod that mounts every data volume). It needs bash, GNU findutils and coreutils.
+        #[arg(long, value_name = "IMAGE", default_value = digest::IMAGE)]
+        image: String,
         /// Output format.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -129,6 +134,11 @@ pub enum Command {
         /// Show the component table (recorded → now) as it changes.
         #[arg(long)]
         watch: bool,
+        /// Image of the pod that reads the tree digests of a `--deep` baseline (the one the
+        /// baseline names is not used: whoever can edit the ConfigMap would pick the image of a
+        /// pod that mounts every data volume). It needs bash, GNU findutils and coreutils.
+        #[arg(long, value_name = "IMAGE", default_value = digest::IMAGE)]
+        image: String,
         /// Output format of the final report.
         #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
         format: Format,
@@ -196,6 +206,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             profile,
             to,
             baseline,
+            image,
             format,
         } => {
             commands::verify::run(
@@ -204,6 +215,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                     profile,
                     to,
                     baseline,
+                    image,
                     format,
                     wait: None,
                 },
@@ -217,6 +229,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             baseline,
             timeout,
             watch,
+            image,
             format,
         } => {
             commands::verify::run(
@@ -225,6 +238,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                     profile,
                     to: Some(to),
                     baseline,
+                    image,
                     format,
                     wait: Some(commands::verify::Wait {
                         timeout: timeout.0,

@@ -34,6 +34,8 @@ pub struct Options {
     pub profile: ProfileArgs,
     pub to: Option<String>,
     pub baseline: Option<PathBuf>,
+    /// The image of the digests' pods (`--image`).
+    pub image: String,
     pub format: Format,
     pub wait: Option<Wait>,
 }
@@ -56,6 +58,7 @@ async fn once(
     baseline: &Baseline,
     profile: Option<&Profile>,
     options: &compare::Options,
+    image: &str,
     digests_first: bool,
 ) -> anyhow::Result<Report> {
     let recorded: Vec<String> = baseline.volumes.iter().map(|v| v.volume.clone()).collect();
@@ -97,7 +100,7 @@ async fn once(
     {
         observed.digest_errors = vec!["tree digests are read once everything else verifies".into()];
     } else if !deep.is_empty() {
-        let image = baseline.deep_image.as_deref().unwrap_or(digest::IMAGE);
+        eprintln!("reading tree digests through read-only pods of image {image}");
         let (digests, errors) = digest::read_all(client, &state, &deep, image).await;
         observed.digests = digests;
         observed.digest_errors = errors;
@@ -147,7 +150,15 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     check_profile(&baseline, profile.as_ref())?;
     let options = compare::Options { to };
     let Some(wait) = opts.wait else {
-        let report = once(&client, &baseline, profile.as_ref(), &options, true).await?;
+        let report = once(
+            &client,
+            &baseline,
+            profile.as_ref(),
+            &options,
+            &opts.image,
+            true,
+        )
+        .await?;
         print(&report, opts.format, styles)?;
         return Ok(report.verdict.exit_code());
     };
@@ -156,7 +167,16 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     let mut shown = String::new();
     let mut last: Option<Report> = None;
     loop {
-        match once(&client, &baseline, profile.as_ref(), &options, false).await {
+        match once(
+            &client,
+            &baseline,
+            profile.as_ref(),
+            &options,
+            &opts.image,
+            false,
+        )
+        .await
+        {
             Ok(report) => {
                 if wait.watch {
                     let table = render::components(&report, styles);
