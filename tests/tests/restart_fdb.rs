@@ -631,3 +631,172 @@ fn not_version_selects_the_pod_left_on_the_old_image_and_json_reports_it() {
     let o = c.plugin("restart", &args);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }
+
+/// The runbook runs the restart by condition right after `kubectl patch foundationdbcluster`;
+/// a real operator takes seconds to minutes to bounce the processes and mark the one left
+/// behind. The stand-in lags 3 s here: the restart waits until the operator acted on the new
+/// generation (`status.generations`), then restarts the group it marked, instead of finding
+/// nothing yet and leaving it on the old version.
+#[test]
+fn a_restart_right_after_the_patch_waits_for_the_operator_to_act_on_the_new_generation() {
+    let c = fdb();
+    c.kubectl(&[
+        "annotate",
+        "foundationdbcluster",
+        "sample",
+        "sim.kubectl-upgrade.dev/fdb-not-bounced=storage-2",
+        "sim.kubectl-upgrade.dev/fdb-reconcile-delay=3s",
+    ])
+    .ok();
+    let before = uids(&c);
+    c.kubectl(&[
+        "patch",
+        "foundationdbcluster",
+        "sample",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"version":"7.3.43"}}"#,
+    ])
+    .ok();
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "--profile",
+            "foundationdb",
+            "--process-condition",
+            "MissingProcesses",
+            "--process-condition",
+            "IncorrectCommandLine",
+            "--if-any",
+            "--yes",
+            "--timeout",
+            "60s",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("waiting (up to --timeout) for the operator to act on the current spec")
+            && out.contains("foundationdbcluster/sample generation 2"),
+        "{out}"
+    );
+    assert!(!out.contains("nothing to restart"), "{out}");
+    let after = uids(&c);
+    assert_ne!(
+        before["sample-storage-2"], after["sample-storage-2"],
+        "{out}"
+    );
+    assert_eq!(
+        c.jsonpath(
+            &["pod", "sample-storage-2"],
+            "{.spec.containers[?(@.name==\"foundationdb\")].image}",
+        ),
+        "foundationdb/foundationdb:7.3.43"
+    );
+    c.wait_for(
+        &["foundationdbcluster", "sample"],
+        "{.status.generations.reconciled}",
+        "2",
+        Duration::from_secs(30),
+    );
+}
+
+/// An operator that never acts on the new generation: the wait ends at --timeout with exit 2
+/// and nothing restarted, never "nothing to restart".
+#[test]
+fn a_restart_by_condition_times_out_when_the_operator_never_acts() {
+    let c = fdb();
+    c.kubectl(&[
+        "annotate",
+        "foundationdbcluster",
+        "sample",
+        "sim.kubectl-upgrade.dev/operator-",
+    ])
+    .ok();
+    c.kubectl(&[
+        "patch",
+        "foundationdbcluster",
+        "sample",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"version":"7.3.43"}}"#,
+    ])
+    .ok();
+    let before = uids(&c);
+    let o = c.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "--profile",
+            "foundationdb",
+            "--process-condition",
+            "MissingProcesses",
+            "--if-any",
+            "--yes",
+            "--timeout",
+            "2s",
+        ],
+    );
+    let out = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{out}");
+    assert!(
+        out.contains("timed out after 2s waiting for the operator to act on the current spec"),
+        "{out}"
+    );
+    assert_eq!(before, uids(&c));
+}
+
+/// With --process-condition, a namespace without the custom resource, or a cluster that does
+/// not serve it, has nothing to check at all: exit 2 even with --if-any, never success.
+#[test]
+fn a_restart_by_condition_with_no_custom_resource_is_bad_input_even_with_if_any() {
+    let c = fdb();
+    let step = |ns: &str| {
+        c.plugin(
+            "restart",
+            &[
+                "pods",
+                "-n",
+                ns,
+                "--profile",
+                "foundationdb",
+                "--process-condition",
+                "MissingProcesses",
+                "--if-any",
+                "--yes",
+            ],
+        )
+    };
+    let o = step("kube-system");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("no FoundationDBCluster in namespace kube-system"),
+        "{}",
+        text(&o)
+    );
+    let served = TestCluster::start(&[]).expect("cluster");
+    let o = served.plugin(
+        "restart",
+        &[
+            "pods",
+            "-n",
+            "default",
+            "--profile",
+            "foundationdb",
+            "--process-condition",
+            "MissingProcesses",
+            "--if-any",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("the cluster does not serve FoundationDBCluster"),
+        "{}",
+        text(&o)
+    );
+}

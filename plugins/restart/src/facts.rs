@@ -109,6 +109,30 @@ pub fn groups(resource: &Value, spec: &ProcessGroups) -> Vec<GroupFacts> {
         .collect()
 }
 
+/// How far the operator got with a resource's current spec: `metadata.generation` and the
+/// newest generation any stage in the object at `path` records (`status.generations`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Observed {
+    pub generation: i64,
+    pub newest: Option<i64>,
+}
+
+impl Observed {
+    /// True once the operator acted on the current spec (a stage records its generation).
+    pub fn current(&self) -> bool {
+        self.newest.is_some_and(|n| n >= self.generation)
+    }
+}
+
+/// The generations of one resource; a resource without `metadata.generation` counts as seen.
+pub fn observed(resource: &Value, path: &str) -> Observed {
+    let generation = resource["metadata"]["generation"].as_i64().unwrap_or(0);
+    let newest = field(resource, path)
+        .and_then(Value::as_object)
+        .and_then(|o| o.values().filter_map(Value::as_i64).max());
+    Observed { generation, newest }
+}
+
 /// `Some(true)` when the field is `true`, `Some(false)` when it is anything else, `None` when
 /// absent.
 pub fn healthy(resource: &Value, path: &str) -> Option<bool> {
@@ -122,6 +146,34 @@ mod tests {
 
     fn yaml(text: &str) -> Value {
         serde_json::to_value(serde_saphyr::from_str::<serde_json::Value>(text).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn the_current_generation_is_observed_once_any_stage_records_it() {
+        let cr = |status: &str| {
+            yaml(&format!(
+                "metadata: {{name: sample, generation: 2}}\nstatus: {status}\n"
+            ))
+        };
+        let path = "status.generations";
+        let old = observed(&cr("{generations: {reconciled: 1}}"), path);
+        assert_eq!(
+            old,
+            Observed {
+                generation: 2,
+                newest: Some(1)
+            }
+        );
+        assert!(!old.current());
+        assert!(!observed(&cr("{}"), path).current());
+        assert!(observed(&cr("{generations: {reconciled: 2}}"), path).current());
+        assert!(
+            observed(
+                &cr("{generations: {reconciled: 1, hasUnhealthyProcess: 2}}"),
+                path
+            )
+            .current()
+        );
     }
 
     #[test]

@@ -143,6 +143,13 @@ pub struct ProcessGroups {
     /// Pod label whose value is the resource's name, when pods carry one.
     #[serde(default)]
     pub instance_label: Option<String>,
+    /// Dotted path of the object in which the operator records, per stage of its
+    /// reconciliation, the last spec generation that reached it (FoundationDB:
+    /// `status.generations`, with `reconciled`, `needsBounce`, `hasUnhealthyProcess`, ...).
+    /// The groups' conditions speak for the current spec only once one of them is the
+    /// resource's `metadata.generation`; selecting by condition waits for that.
+    #[serde(default)]
+    pub generations: Option<String>,
 }
 
 /// A boolean field that says the application is healthy (`status.health.available`).

@@ -2,11 +2,14 @@
 //! journal, select (or go on with the recorded rollout), check every pod can come back, print
 //! the plan, ask, run it, and print every pod's outcome.
 
+use std::time::{Duration, Instant};
 use upgrade_shared::exit;
 use upgrade_shared::list::{custom_resources, list_all};
 use upgrade_shared::names::{check_name, parse_selector};
 use upgrade_shared::output::{self, Format};
-use upgrade_shared::profile::{Profile, VersionSource, builtin};
+
+use upgrade_shared::profile::{ProcessGroups, Profile, VersionSource, builtin};
+use upgrade_shared::progress::Progress;
 use upgrade_shared::prompt;
 use upgrade_shared::version::Version;
 
@@ -104,14 +107,12 @@ pub async fn run(args: &Args, p: &PodsArgs) -> anyhow::Result<u8> {
     let mut notes = Vec::new();
     let mut groups: Vec<GroupFacts> = Vec::new();
     if let Some(spec) = &group_spec {
-        let k = &spec.custom_resource;
-        match custom_resources(&cluster.client, &ns, &k.api_version, &k.kind).await? {
-            Some(list) => list
-                .iter()
-                .for_each(|cr| groups.extend(facts::groups(cr, spec))),
+        let by_condition = !input.selectors.process_conditions.is_empty();
+        match read_groups(&cluster, spec, by_condition, args).await? {
+            Some(found) => groups = found,
             None => notes.push(format!(
                 "the cluster does not serve {} ({}): no process groups",
-                k.kind, k.api_version
+                spec.custom_resource.kind, spec.custom_resource.api_version
             )),
         }
     }
@@ -238,6 +239,108 @@ pub async fn run(args: &Args, p: &PodsArgs) -> anyhow::Result<u8> {
         }
         None => Ok(exit::OK),
     }
+}
+
+/// The process groups of every resource of the profile's kind in the namespace; `None` when
+/// the cluster does not serve the kind. Selecting by condition needs groups that speak for the
+/// current spec: the kind must be served and have resources with groups (bad input otherwise,
+/// `--if-any` or not: a wrong namespace or context is not "nothing to restart"), and with the
+/// profile's `generations` it waits, up to --timeout, until the operator acted on every
+/// resource's current generation, as it sets the conditions only then.
+async fn read_groups(
+    cluster: &upgrade_shared::cluster::Cluster,
+    spec: &ProcessGroups,
+    by_condition: bool,
+    args: &Args,
+) -> anyhow::Result<Option<Vec<GroupFacts>>> {
+    let ns = &cluster.namespace;
+    let k = &spec.custom_resource;
+    let kind = k.kind.to_lowercase();
+    let read = || custom_resources(&cluster.client, ns, &k.api_version, &k.kind);
+    let Some(mut list) = read().await? else {
+        if by_condition {
+            anyhow::bail!(
+                "--process-condition: the cluster does not serve {} ({}), so there are no process groups to select (wrong --context?)",
+                k.kind,
+                k.api_version
+            );
+        }
+        return Ok(None);
+    };
+    if by_condition {
+        if list.is_empty() {
+            anyhow::bail!(
+                "--process-condition: no {} in namespace {ns}, so there are no process groups to select (wrong -n or --context?)",
+                k.kind
+            );
+        }
+        if let Some(path) = &spec.generations {
+            let behind = |list: &[serde_json::Value]| -> Vec<String> {
+                list.iter()
+                    .filter_map(|cr| {
+                        let o = facts::observed(cr, path);
+                        (!o.current()).then(|| {
+                            format!(
+                                "{kind}/{} generation {} ({path}: {})",
+                                cr["metadata"]["name"].as_str().unwrap_or_default(),
+                                o.generation,
+                                o.newest
+                                    .map_or("none".to_string(), |n| format!("newest {n}"))
+                            )
+                        })
+                    })
+                    .collect()
+            };
+            let mut waiting = behind(&list);
+            if !waiting.is_empty() {
+                let total = list.len() as u64;
+                let progress = Progress::items(
+                    &format!(
+                        "waiting for the operator to act on the current spec of {kind} in {ns}"
+                    ),
+                    Some(total),
+                    "resources",
+                    args.output.format,
+                );
+                progress.println(&format!(
+                    "waiting (up to --timeout) for the operator to act on the current spec before selecting by condition: {}",
+                    waiting.join(", ")
+                ));
+                let deadline = Instant::now() + args.timeout();
+                let mut pause = Duration::from_millis(200);
+                while !waiting.is_empty() {
+                    progress.set(total.saturating_sub(waiting.len() as u64));
+                    if Instant::now() >= deadline {
+                        progress.finish();
+                        anyhow::bail!(
+                            "timed out after {}s waiting for the operator to act on the current spec ({}); its process groups' conditions may still be those of the old spec, nothing was restarted",
+                            args.timeout().as_secs(),
+                            waiting.join(", ")
+                        );
+                    }
+                    tokio::time::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                    list = read().await?.unwrap_or_default();
+                    waiting = behind(&list);
+                }
+                progress.set(total);
+                progress.finish();
+                eprintln!("the operator acted on the current spec of every {kind} in {ns}");
+            }
+        }
+    }
+    let groups: Vec<GroupFacts> = list.iter().flat_map(|cr| facts::groups(cr, spec)).collect();
+    if by_condition && groups.is_empty() {
+        anyhow::bail!(
+            "--process-condition: no {} in namespace {ns} lists process groups ({}): nothing to select by condition",
+            k.kind,
+            spec.list
+        );
+    }
+    Ok(Some(groups))
 }
 
 /// `--if-any` with an empty selection: the reason on its own line (an empty report for

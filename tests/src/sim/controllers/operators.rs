@@ -18,11 +18,15 @@
 //! A scenario or test can name process groups whose fdbserver a version change does not
 //! restart (the annotation `sim.kubectl-upgrade.dev/fdb-not-bounced: "storage-2"`, the guide's
 //! "Processes are not restarted during the restart Phase"): those keep the old image and get
-//! `MissingProcesses`, and `status.generations.reconciled` stays behind until a restart has
-//! brought them to the new version.
+//! `MissingProcesses`, `status.generations.reconciled` stays behind until a restart has
+//! brought them to the new version, and `status.generations.hasUnhealthyProcess` records the
+//! generation held up. The annotation `sim.kubectl-upgrade.dev/fdb-reconcile-delay: "3s"`
+//! makes the stand-in act on a new generation only that long after it first saw it, as the
+//! real operator lags behind a spec change.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -51,6 +55,8 @@ pub struct Memory {
     groups: Mutex<HashMap<String, Group>>,
     /// `ns/cluster/group@generation` of the groups a version change left behind.
     left_behind: Mutex<HashSet<String>>,
+    /// When each `ns/cluster@generation` was first seen, for the reconcile delay.
+    first_seen: Mutex<HashMap<String, Instant>>,
 }
 
 /// The opt-in annotation.
@@ -76,8 +82,11 @@ pub fn sync(shared: &Shared) {
         if cluster["status"]["generations"]["reconciled"] == generation {
             continue;
         }
-        let version = cluster["spec"]["version"].clone();
         let (ns, name) = (meta::namespace(&cluster), meta::name(&cluster));
+        if lagging(shared, &cluster, &generation) {
+            continue;
+        }
+        let version = cluster["spec"]["version"].clone();
         let behind = left_behind(shared, &fdb, &cluster, &generation);
         if let Some(v) = version.as_str() {
             let selected = |p: &Value| {
@@ -119,10 +128,56 @@ pub fn sync(shared: &Shared) {
             if behind.is_empty() {
                 o["status"]["generations"]["reconciled"] = generation;
                 changed = true;
+            } else if o["status"]["generations"]["hasUnhealthyProcess"] != generation {
+                // The operator's ClusterGenerationStatus: a generation it could not finish
+                // because a process group has a negative condition is recorded in
+                // `hasUnhealthyProcess`, `reconciled` keeps the last one it finished.
+                o["status"]["generations"]["hasUnhealthyProcess"] = generation;
+                changed = true;
             }
             changed
         });
     }
+}
+
+/// The annotation giving the stand-in a reaction time (`3s`, `500ms`): a new spec generation
+/// is acted on only that long after the stand-in first saw it. The real operator starts a
+/// reconciliation from a watch event and takes seconds to minutes to reach the bounce and to
+/// write the process groups' conditions; until then the status is the old generation's.
+pub const RECONCILE_DELAY_ANNOTATION: &str = "sim.kubectl-upgrade.dev/fdb-reconcile-delay";
+
+/// True while the cluster's current generation is younger than its reconcile delay.
+fn lagging(shared: &Shared, cluster: &Value, generation: &Value) -> bool {
+    let Some(delay) = cluster["metadata"]["annotations"][RECONCILE_DELAY_ANNOTATION]
+        .as_str()
+        .and_then(parse_delay)
+    else {
+        return false;
+    };
+    let key = format!(
+        "{}/{}@{generation}",
+        meta::namespace(cluster),
+        meta::name(cluster)
+    );
+    let mut seen = shared
+        .operators
+        .first_seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let first = *seen.entry(key).or_insert_with(Instant::now);
+    first.elapsed() < delay
+}
+
+fn parse_delay(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    if let Some(ms) = text.strip_suffix("ms") {
+        return ms.parse().ok().map(Duration::from_millis);
+    }
+    text.strip_suffix('s')
+        .unwrap_or(text)
+        .parse()
+        .ok()
+        .map(Duration::from_secs_f64)
 }
 
 /// The annotation naming the process groups (comma-separated) whose fdbserver the stand-in's
