@@ -4,7 +4,9 @@
 //! baseline says so).
 //!
 //! The count runs `find MOUNT -xdev -type f` in the container (`-xdev`: other volumes mounted
-//! below stay out) and sums sizes with `stat`, which GNU coreutils and busybox both have.
+//! below stay out) and sums sizes with `stat`, which GNU coreutils and busybox both have. A
+//! read error fails the count; it is never taken as an empty directory. A `--deep` baseline's
+//! volumes are counted by their digests instead (see [`crate::digest`]).
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
@@ -13,8 +15,11 @@ use upgrade_shared::exec::{self, Command, Input};
 use crate::baseline::VolumeSummary;
 use crate::state::State;
 
-/// The script: files and bytes under `$1`, printed as `FILES BYTES`.
-pub const SCRIPT: &str = r#"find "$1" -xdev -type f -exec stat -c %s {} + 2>/dev/null | awk '{n++; b+=$1} END {printf "%d %d\n", n, b}'"#;
+/// The script: files and bytes under `$1`, printed as `FILES BYTES`. A file or directory it
+/// cannot read makes it fail with find's message (an unreadable directory would otherwise count
+/// as empty); `lost+found` at the root belongs to the file system and is left out, as the tree
+/// digests leave it out.
+pub const SCRIPT: &str = r#"cd -- "$1" && { find . -xdev \( -path ./lost+found -type d -prune \) -o -type f -exec stat -c %s {} +; echo "status $?"; } | awk '$1 == "status" {s = $2; next} {n++; b += $1} END {if (s != "0") exit 1; printf "%d %d\n", n, b}'"#;
 
 /// Where a claim can be read: a running pod, its container and the mount path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +126,56 @@ pub async fn read_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs [`SCRIPT`] on `dir` as user nobody: (exit code, stdout, stderr).
+    fn run_as_nobody(dir: &std::path::Path) -> (Option<i32>, String, String) {
+        let out = std::process::Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                "sh",
+                "-c",
+            ])
+            .arg(SCRIPT)
+            .arg("summary")
+            .arg(dir)
+            .output()
+            .expect("setpriv runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_script_counts_files_and_fails_on_a_directory_it_cannot_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tmp");
+        let root = tmp.path();
+        let mode = |p: &std::path::Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod")
+        };
+        mode(root, 0o755);
+        std::fs::write(root.join("a"), b"12345").expect("write");
+        std::fs::create_dir(root.join("lost+found")).expect("mkdir");
+        mode(&root.join("lost+found"), 0o700);
+        std::fs::create_dir(root.join("d")).expect("mkdir");
+        std::fs::write(root.join("d/b"), b"123").expect("write");
+        mode(&root.join("d"), 0o755);
+        let (code, out, err) = run_as_nobody(root);
+        assert_eq!((code, out.as_str()), (Some(0), "2 8\n"), "{err}");
+        // The application's user cannot read a directory: the count fails, naming it.
+        mode(&root.join("d"), 0o700);
+        let (code, out, err) = run_as_nobody(root);
+        assert_ne!(code, Some(0), "{out}");
+        assert!(
+            err.contains("./d") && err.contains("Permission denied"),
+            "{err}"
+        );
+        assert_eq!(out, "", "{err}");
+    }
 
     #[test]
     fn the_count_line_parses() {

@@ -364,10 +364,17 @@ pub fn compare(baseline: &Baseline, state: &State, observed: &Observed) -> Findi
                 show(now),
             );
         }
+        // A deep baseline's counts came from the digest's pod (every file, whatever its owner
+        // and mode): they are compared with the digest's counts now, never with a count taken
+        // through the application's container, which may not read every directory.
+        let taken_now = if v.summary.as_ref().is_some_and(|s| s.digest.is_some()) {
+            &observed.digests
+        } else {
+            &observed.summaries
+        };
         let (Some(before), Some(now)) = (
             &v.summary,
-            observed
-                .summaries
+            taken_now
                 .iter()
                 .find(|((ns, c), _)| *ns == ref_ns && *c == ref_name)
                 .map(|(_, s)| s),

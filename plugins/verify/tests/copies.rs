@@ -417,3 +417,58 @@ fn a_copy_journalled_without_its_verification_time_does_not_keep_the_volume() {
         "{message}"
     );
 }
+
+#[test]
+fn a_deep_baseline_counts_files_by_the_digest_not_through_the_application() {
+    let mut b = baseline();
+    let summary = |files: u64, bytes: u64, digest: Option<&str>, pod: &str| {
+        kubectl_upgrade_verify::baseline::VolumeSummary {
+            files,
+            bytes,
+            digest: digest.map(Into::into),
+            pod: pod.into(),
+        }
+    };
+    let digest = "a".repeat(64);
+    b.volumes[0].summary = Some(summary(7, 570, Some(&digest), "verify-x"));
+    let p = profile::builtin("kubeflow").expect("profile");
+    let now = state(with(
+        redeployed(),
+        vec![journal(&copy_entry("verified", Some(proof())))],
+    ));
+    let run = |digests: Vec<(
+        (String, String),
+        kubectl_upgrade_verify::baseline::VolumeSummary,
+    )>| {
+        compare(
+            &b,
+            &now,
+            Some(&p),
+            &Observed {
+                // The application's user reads none of the volume's directories.
+                summaries: vec![(
+                    (NS.into(), NEW_CLAIM.into()),
+                    summary(0, 0, None, "minio-0"),
+                )],
+                digests,
+                ..Observed::default()
+            },
+            &Options::default(),
+        )
+    };
+    let same = run(vec![(
+        (NS.into(), NEW_CLAIM.into()),
+        summary(7, 570, Some(&digest), "verify-x"),
+    )]);
+    assert_eq!(same.differences, vec![], "{same:#?}");
+    let emptied = run(vec![(
+        (NS.into(), NEW_CLAIM.into()),
+        summary(0, 0, Some(&"e".repeat(64)), "verify-x"),
+    )]);
+    let codes: Vec<&str> = emptied
+        .differences
+        .iter()
+        .map(|d| d.code.as_str())
+        .collect();
+    assert_eq!(codes, ["volume-changed", "volume-emptied"], "{emptied:#?}");
+}

@@ -78,10 +78,11 @@ async fn once(
     };
     // Contents are compared where a recorded volume's data is now (its claim may have a new
     // name after an adoption, or be the destination of a verified copy).
+    // A deep baseline's volumes are counted by their digests only.
     let holders: Vec<(String, String)> = baseline
         .volumes
         .iter()
-        .filter(|v| v.summary.is_some())
+        .filter(|v| v.summary.as_ref().is_some_and(|s| s.digest.is_none()))
         .filter_map(|v| volumes::holder(v, &baseline.recorded_at, &state))
         .collect();
     observed.summaries = summary::read_all(client, &state, &holders).await.0;
