@@ -204,3 +204,51 @@ fn verify_and_wait_read_digests_with_their_own_image_not_the_baselines() {
         assert!(!err.contains("reads-everything"), "{err}");
     }
 }
+
+#[test]
+fn wait_reads_the_digests_once_when_the_rest_verifies_and_that_round_decides() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml", "kubeflow-minio-objects.yaml"])
+        .expect("cluster");
+    settled(&c, "kubeflow");
+    record(&c, &["-n", "kubeflow", "--profile", "kubeflow", "--deep"]);
+    c.kubectl(&[
+        "exec",
+        "-n",
+        "kubeflow",
+        "minio-0",
+        "-c",
+        "minio",
+        "--",
+        "sh",
+        "-c",
+        r#"printf x >> "$1""#,
+        "sh",
+        ARTIFACT,
+    ])
+    .ok();
+    let (code, out, err) = run(
+        &c,
+        &[
+            "wait",
+            "-n",
+            "kubeflow",
+            "--to",
+            "1.6",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 1, "{err}\n{out}");
+    assert_eq!(
+        err.matches("reading tree digests through read-only pods")
+            .count(),
+        1,
+        "the volumes are read once: {err}"
+    );
+    assert!(!err.contains("timed out"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let codes: Vec<String> = differences(&report).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(codes, ["volume-changed"], "{report:#}");
+}

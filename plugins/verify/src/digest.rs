@@ -11,11 +11,12 @@
 //! about 400,000 entries). A volume the application writes to while it runs digests
 //! differently each time: `--deep` proves trees at rest.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use upgrade_shared::cluster::Cluster;
 use upgrade_shared::exec::{self, Command, Input};
+use upgrade_shared::progress::Progress;
 use upgrade_shared::tree;
 use upgrade_shared::volume_pod::{self, Mount, VolumePod};
 
@@ -108,13 +109,15 @@ async fn list(side: &VolumePod) -> anyhow::Result<tree::TreeDigest> {
     Ok(tree::digest(&manifest[..], &sums[..])?)
 }
 
-/// Digests one claim through its read-only pod.
+/// Digests one claim through its read-only pod, within `limit` if one is given (the pod is
+/// removed either way).
 pub async fn read(
     client: &kube::Client,
     state: &State,
     namespace: &str,
     claim: &str,
     image: &str,
+    limit: Option<Duration>,
 ) -> anyhow::Result<VolumeSummary> {
     let manifest = pod_for(state, namespace, claim, image).map_err(anyhow::Error::msg)?;
     let side = VolumePod {
@@ -128,8 +131,18 @@ pub async fn read(
     let listed = async {
         volume_pod::start(TIMEOUT, &side).await?;
         list(&side).await
-    }
-    .await;
+    };
+    let listed = match limit {
+        Some(limit) => tokio::time::timeout(limit, listed)
+            .await
+            .unwrap_or_else(|_| {
+                Err(anyhow::anyhow!(
+                    "not finished within the {}s left of the --timeout",
+                    limit.as_secs()
+                ))
+            }),
+        None => listed.await,
+    };
     volume_pod::remove(TIMEOUT, &side).await;
     let d = listed?;
     Ok(VolumeSummary {
@@ -140,21 +153,33 @@ pub async fn read(
     })
 }
 
-/// Digests of the claims; the ones that could not be read are named with the reason.
+/// Digests of the claims, one after the other, shown on `progress` (one item a claim) and,
+/// with a `deadline`, none started or still running after it; the ones that could not be read
+/// are named with the reason.
 pub async fn read_all(
     client: &kube::Client,
     state: &State,
     claims: &[(String, String)],
     image: &str,
+    deadline: Option<Instant>,
+    progress: Progress,
 ) -> (Vec<((String, String), VolumeSummary)>, Vec<String>) {
     let mut found = Vec::new();
     let mut missed = Vec::new();
     for (ns, claim) in claims {
-        match read(client, state, ns, claim, image).await {
+        let limit = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        let result = if limit.is_some_and(|l| l.is_zero()) {
+            Err(anyhow::anyhow!("not started: the --timeout ran out"))
+        } else {
+            read(client, state, ns, claim, image, limit).await
+        };
+        match result {
             Ok(s) => found.push(((ns.clone(), claim.clone()), s)),
             Err(e) => missed.push(format!("the tree digest of pvc {ns}/{claim}: {e:#}")),
         }
+        progress.inc(1);
     }
+    progress.finish();
     (found, missed)
 }
 

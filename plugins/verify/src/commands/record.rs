@@ -223,7 +223,14 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     }
     if let Some(image) = &opts.deep {
         baseline.deep_image = Some(image.clone());
-        let (digests, missed) = digest::read_all(&client, &state, &data_claims, image).await;
+        let progress = upgrade_shared::progress::Progress::items(
+            "tree digests",
+            Some(data_claims.len() as u64),
+            "volumes",
+            opts.format,
+        );
+        let (digests, missed) =
+            digest::read_all(&client, &state, &data_claims, image, None, progress).await;
         // A baseline without a digest that was asked for would leave every later `verify`
         // unverified: nothing is stored.
         if !missed.is_empty() {

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use upgrade_shared::flags::KubeArgs;
 use upgrade_shared::output::{self, Format, Styles};
 use upgrade_shared::profile::Profile;
+use upgrade_shared::progress::Progress;
 use upgrade_shared::version::Version;
 
 use crate::baseline::Baseline;
@@ -58,13 +59,13 @@ async fn once(
     baseline: &Baseline,
     profile: Option<&Profile>,
     options: &compare::Options,
-    image: &str,
-    digests_first: bool,
-) -> anyhow::Result<Report> {
+    digests: &Digests<'_>,
+) -> anyhow::Result<(Report, bool)> {
     let recorded: Vec<String> = baseline.volumes.iter().map(|v| v.volume.clone()).collect();
     let state = cluster::load(client, &baseline.namespace, profile, &recorded)
         .await
         .with_context(|| format!("cannot read namespace {}", baseline.namespace))?;
+    let mut read_digests = false;
     let mut observed = match profile {
         Some(p) if !baseline.tables.is_empty() || !baseline.gaps.is_empty() => {
             let (tables, table_errors) = rows::count_all(client, &baseline.namespace, p).await;
@@ -95,20 +96,41 @@ async fn once(
     // `wait` starts the digests' pods only once everything else verifies: until then the
     // upgrade is still under way, and each round would start them again.
     if !deep.is_empty()
-        && !digests_first
+        && !digests.first
         && compare::compare(baseline, &state, profile, &observed, options).verdict
             != Verdict::Verified
     {
         observed.digest_errors = vec!["tree digests are read once everything else verifies".into()];
     } else if !deep.is_empty() {
+        let image = digests.image;
         eprintln!("reading tree digests through read-only pods of image {image}");
-        let (digests, errors) = digest::read_all(client, &state, &deep, image).await;
-        observed.digests = digests;
+        let progress = Progress::items(
+            "tree digests",
+            Some(deep.len() as u64),
+            "volumes",
+            digests.format,
+        );
+        let (read, errors) =
+            digest::read_all(client, &state, &deep, image, digests.deadline, progress).await;
+        observed.digests = read;
         observed.digest_errors = errors;
+        read_digests = true;
     }
-    Ok(compare::compare(
-        baseline, &state, profile, &observed, options,
+    Ok((
+        compare::compare(baseline, &state, profile, &observed, options),
+        read_digests,
     ))
+}
+
+/// How `once` reads tree digests.
+struct Digests<'a> {
+    /// The image of their pods (`--image`).
+    image: &'a str,
+    /// Read them even when the rest does not verify (`verify`); `wait` reads them once it does.
+    first: bool,
+    /// None started or still running after this (`wait --timeout`).
+    deadline: Option<Instant>,
+    format: Format,
 }
 
 fn print(report: &Report, format: Format, styles: &Styles) -> anyhow::Result<()> {
@@ -151,34 +173,30 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     check_profile(&baseline, profile.as_ref())?;
     let options = compare::Options { to };
     let Some(wait) = opts.wait else {
-        let report = once(
-            &client,
-            &baseline,
-            profile.as_ref(),
-            &options,
-            &opts.image,
-            true,
-        )
-        .await?;
+        let digests = Digests {
+            image: &opts.image,
+            first: true,
+            deadline: None,
+            format: opts.format,
+        };
+        let (report, _) = once(&client, &baseline, profile.as_ref(), &options, &digests).await?;
         print(&report, opts.format, styles)?;
         return Ok(report.verdict.exit_code());
     };
     let deadline = wait.timeout.map(|t| Instant::now() + t);
+    let digests = Digests {
+        image: &opts.image,
+        first: false,
+        deadline,
+        format: opts.format,
+    };
     let terminal = std::io::stdout().is_terminal();
     let mut shown = String::new();
     let mut last: Option<Report> = None;
+    let mut decided = false;
     loop {
-        match once(
-            &client,
-            &baseline,
-            profile.as_ref(),
-            &options,
-            &opts.image,
-            false,
-        )
-        .await
-        {
-            Ok(report) => {
+        match once(&client, &baseline, profile.as_ref(), &options, &digests).await {
+            Ok((report, read_digests)) => {
                 if wait.watch {
                     let table = render::components(&report, styles);
                     if table != shown {
@@ -191,7 +209,10 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
                         shown = table;
                     }
                 }
-                let done = report.verdict == Verdict::Verified;
+                // Once everything else verified, the digests were read, whole volumes each: that
+                // round decides, they are not read again.
+                decided = read_digests;
+                let done = report.verdict == Verdict::Verified || read_digests;
                 last = Some(report);
                 if done {
                     break;
@@ -208,7 +229,7 @@ pub async fn run(kube: &KubeArgs, opts: Options, styles: &Styles) -> anyhow::Res
     let Some(report) = last else {
         anyhow::bail!("timed out before the namespace could be read once");
     };
-    if report.verdict != Verdict::Verified {
+    if report.verdict != Verdict::Verified && !decided {
         eprintln!(
             "timed out after {}: not verified",
             wait.timeout
