@@ -135,7 +135,7 @@ impl Inspector {
                         self.state = State::Skip;
                     }
                 }
-                State::Skip => match memchr(b'\n', &data[i..]) {
+                State::Skip => match memchr::memchr(b'\n', &data[i..]) {
                     Some(at) => {
                         i += at + 1;
                         self.end_of_line();
@@ -147,18 +147,36 @@ impl Inspector {
                     ref mut quote,
                     ref mut escape,
                 } => {
-                    let b = data[i];
-                    i += 1;
+                    // Only quotes, backslashes in quotes, parentheses and semicolons matter:
+                    // skip to the next one (hex BLOBs and long strings are most of a dump).
                     if let Some(q) = *quote {
                         if *escape {
                             *escape = false;
-                        } else if b == b'\\' {
-                            *escape = true;
-                        } else if b == q {
-                            *quote = None;
+                            i += 1;
+                            continue;
+                        }
+                        match memchr::memchr2(b'\\', q, &data[i..]) {
+                            None => i = data.len(),
+                            Some(at) => {
+                                i += at + 1;
+                                if data[i - 1] == b'\\' {
+                                    *escape = true;
+                                } else {
+                                    *quote = None;
+                                }
+                            }
                         }
                         continue;
                     }
+                    match data[i..].iter().position(|&b| SPECIAL[b as usize]) {
+                        None => {
+                            i = data.len();
+                            continue;
+                        }
+                        Some(at) => i += at,
+                    }
+                    let b = data[i];
+                    i += 1;
                     match b {
                         b'\'' | b'"' if *depth > 0 => *quote = Some(b),
                         b'(' => {
@@ -237,9 +255,16 @@ impl Inspector {
     }
 }
 
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
-}
+/// The bytes that change the state inside an INSERT's value list outside quotes.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    t[b'\'' as usize] = true;
+    t[b'"' as usize] = true;
+    t[b'(' as usize] = true;
+    t[b')' as usize] = true;
+    t[b';' as usize] = true;
+    t
+};
 
 #[cfg(test)]
 mod tests {
