@@ -7,8 +7,10 @@
 //!   they carry, so `verify` can show old → new and require the target version;
 //! - every claim → volume binding by UID (the volume's own UID, not its name), capacity and
 //!   reclaim policy: a claim re-created empty keeps its name but not its volume's UID;
-//! - per data volume a summary (files, bytes; a manifest digest with `--deep`), when a running
-//!   pod mounts it;
+//! - per data volume a summary (files, bytes), when a running pod mounts it; with `--deep` a
+//!   tree digest instead, taken in a read-only pod of its own (paths, types, owners, modes,
+//!   sizes, mtimes, link targets and every regular file's sha256; see [`crate::digest`]), with
+//!   that pod's file and byte counts;
 //! - row counts per table of the profile's databases, with the version-specific tables marked;
 //! - the custom resources' health fields, pod restart counts, and the Jobs that already existed
 //!   (only Jobs created after the record count as the upgrade's Jobs).
