@@ -323,7 +323,8 @@ fn issue8_1_one_users_claim_does_not_make_the_others_safe() {
 }
 
 /// Sets the clients connected to the simulated FoundationDB database and waits until
-/// `fdbcli --exec 'status json'` in a process pod reports them.
+/// `fdbcli --exec 'status json'` in a process pod reports `count` clients (the fdbcli itself
+/// is one).
 fn connect_fdb_clients(cluster: &TestCluster, ns: &str, clients: &str, count: u64) {
     cluster
         .kubectl(&[
@@ -393,19 +394,39 @@ fn issue8_6_foundationdb_clients_are_checked_live_before_a_minor_upgrade() {
     connect_fdb_clients(
         &cluster,
         ns,
-        r#"[{"address":"10.1.0.50:4500","versions":["7.1.33","7.3.43"]},{"address":"10.1.0.52:4500","versions":["7.3.43"]}]"#,
-        2,
+        r#"[{"address":"10.1.0.50:4500","versions":["7.1.33","7.3.43"]},{"address":"10.1.0.52:4500","versions":["7.3.43"]},{"address":"10.1.0.53:4500","versions":["7.1.33"],"logGroup":"fdb-kubernetes-operator"},{"address":"10.1.0.54:4500","versions":["7.4.0"]}]"#,
+        5,
     );
+    // status json lists the fdbcli that asked, in a process pod on the old 7.1.33 library, as a
+    // client: it is not counted (its address is a process's), nor is the operator's own log
+    // group, and a 7.4 library supports 7.3.
+    let run = cluster.kubectl(&[
+        "exec",
+        "-n",
+        ns,
+        "sample-storage-1",
+        "-c",
+        "foundationdb",
+        "--",
+        "fdbcli",
+        "--exec",
+        "status json",
+    ]);
+    assert!(run.stdout.contains("127.0.0.1:53210"), "{}", run.stdout);
     let args = ["--profile", "foundationdb", "-n", ns, "--to", "7.3.43"];
     let (code, report) = check(&cluster, &args);
-    assert_eq!((code, report["verdict"].as_str()), (1, Some("needs-steps")));
+    assert_eq!(
+        (code, report["verdict"].as_str()),
+        (1, Some("needs-steps")),
+        "{report:#}"
+    );
     assert!(client_findings(&report).is_empty(), "{report:#}");
 
     connect_fdb_clients(
         &cluster,
         ns,
         r#"[{"address":"10.1.0.50:4500","versions":["7.1.33","7.3.43"]},{"address":"10.1.0.51:4500","versions":["7.1.33"],"logGroup":"billing"}]"#,
-        2,
+        3,
     );
     let (code, report) = check(&cluster, &args);
     assert_eq!(

@@ -79,6 +79,27 @@ pub struct ClientCompatibility {
     pub command: Vec<String>,
     /// Dotted path of the list of client versions in the printed document.
     pub field: String,
+    /// Dotted path of the database's own processes in the document (FoundationDB:
+    /// `cluster.processes`, each with an `address`). A client at a process's machine address
+    /// runs in a process pod — an `fdbcli` such as the check's own — and is not counted, as
+    /// the operator does not count it.
+    #[serde(default)]
+    pub processes: Option<String>,
+    /// Log groups whose clients are not counted.
+    #[serde(default)]
+    pub ignored_log_groups: Option<IgnoredLogGroups>,
+}
+
+/// Where the operator's custom resource lists the log groups an upgrade ignores, and the list
+/// when it does not (FoundationDB: `spec.automationOptions.ignoreLogGroupsForUpgrade`,
+/// default `[fdb-kubernetes-operator]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IgnoredLogGroups {
+    pub custom_resource: ResourceKind,
+    pub field: String,
+    #[serde(default)]
+    pub default: Vec<String>,
 }
 
 /// Where an operator's custom resource says what is wanted and what is reached.

@@ -6,7 +6,10 @@
 //! `protocol_version` and `source_version` — the fields the fdb-kubernetes-operator reads
 //! before a version-incompatible upgrade.
 //!
-//! The clients connected to a cluster are the scenario's: the annotation
+//! The clients connected to a cluster are the scenario's, and the `fdbcli` that asks (a client
+//! at its pod's address with its pod's library version, as the real status lists it), and
+//! `cluster.processes` has one fdbserver per process pod at the pod's IP. The scenario's: the
+//! annotation
 //! `sim.kubectl-upgrade.dev/fdb-clients` on the FoundationDBCluster holds a JSON list of
 //! `{"address": "10.1.2.3:4500", "versions": ["7.1.33", "7.3.43"], "logGroup": "app"}` (a
 //! multi-version client lists every library it loaded; its highest is its max protocol). Without
@@ -43,22 +46,80 @@ pub fn sync(shared: &Shared) {
     else {
         return;
     };
+    let pods_ri = crate::sim::resources::builtin("", "pods").expect("built in");
     for cluster in shared.store.all(&fdb) {
-        let bin = bin_dir(shared, meta::namespace(&cluster), meta::name(&cluster));
+        let (ns, name) = (meta::namespace(&cluster), meta::name(&cluster));
+        let bin = bin_dir(shared, ns, name);
         let Some(dir) = bin.parent() else { continue };
-        let status = dir.join("status.json");
-        let text = serde_json::to_string_pretty(&status_document(&cluster)).unwrap_or_default();
+        let pods = shared.store.select(&pods_ri, |p| {
+            meta::namespace(p) == ns
+                && p["metadata"]["labels"]["foundationdb.org/fdb-cluster-name"] == name
+        });
+        let processes = processes(&pods);
         let _ = std::fs::create_dir_all(&bin);
-        if std::fs::read_to_string(&status).ok().as_deref() != Some(text.as_str()) {
-            let _ = write_atomically(&status, text.as_bytes());
+        // One document per process pod: the `fdbcli` run in it is itself a client of the
+        // database, at the pod's address and with the pod's library, as the real status lists it.
+        for pod in &pods {
+            let status = dir.join(format!("status-{}.json", meta::name(pod)));
+            let doc = status_document(&cluster, &processes, fdbcli_client(pod).as_ref());
+            let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+            if std::fs::read_to_string(&status).ok().as_deref() != Some(text.as_str()) {
+                let _ = write_atomically(&status, text.as_bytes());
+            }
         }
         let fdbcli = bin.join("fdbcli");
-        if !fdbcli.exists() {
-            let _ = write_atomically(&fdbcli, fdbcli_script(&status).as_bytes());
+        let script = fdbcli_script(dir);
+        if std::fs::read_to_string(&fdbcli).ok().as_deref() != Some(script.as_str()) {
+            let _ = write_atomically(&fdbcli, script.as_bytes());
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(&fdbcli, std::fs::Permissions::from_mode(0o755));
         }
     }
+}
+
+/// The image tag of a pod's `foundationdb` container (its fdbserver's and fdbcli's version).
+fn pod_version(pod: &Value) -> Option<String> {
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .find(|c| c["name"] == "foundationdb")?["image"]
+        .as_str()?
+        .rsplit_once(':')
+        .map(|(_, t)| t.to_string())
+}
+
+/// `cluster.processes`: one fdbserver per process pod, keyed by its process group, at the
+/// pod's IP and the default port 4501.
+fn processes(pods: &[Value]) -> Value {
+    let mut out = serde_json::Map::new();
+    for pod in pods {
+        let Some(ip) = pod["status"]["podIP"].as_str() else {
+            continue;
+        };
+        let id = pod["metadata"]["labels"]["foundationdb.org/fdb-process-group-id"]
+            .as_str()
+            .unwrap_or(meta::name(pod));
+        out.insert(
+            id.to_string(),
+            json!({
+                "address": format!("{ip}:4501"),
+                "class_type": pod["metadata"]["labels"]["foundationdb.org/fdb-process-class"],
+                "version": pod_version(pod),
+                "locality": {"instance_id": id},
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The client an `fdbcli` run in the pod is: the pod's IP with an ephemeral port, the pod's
+/// library version, the default log group.
+fn fdbcli_client(pod: &Value) -> Option<Client> {
+    Some(Client {
+        address: format!("{}:53210", pod["status"]["podIP"].as_str()?),
+        log_group: "default".into(),
+        versions: vec![pod_version(pod)?],
+    })
 }
 
 /// Replaces a file in one rename, so that a reader never sees half of it.
@@ -70,8 +131,8 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
 
 /// The stand-in `fdbcli`: answers `--exec 'status json'` (with an optional `--timeout N` or
 /// `-C FILE`) by printing the status document; any other use fails as fdbcli would not help.
-fn fdbcli_script(status: &Path) -> String {
-    let quoted = format!("'{}'", status.display().to_string().replace('\'', r"'\''"));
+fn fdbcli_script(dir: &Path) -> String {
+    let quoted = format!("'{}'", dir.display().to_string().replace('\'', r"'\''"));
     format!(
         r#"#!/bin/sh
 exec_cmd=""
@@ -83,7 +144,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 if [ "$exec_cmd" = "status json" ]; then
-  exec cat {quoted}
+  exec cat {quoted}/"status-$HOSTNAME.json"
 fi
 echo "fdbcli: this stand-in answers only --exec 'status json'" >&2
 exit 1
@@ -137,8 +198,13 @@ fn protocol_of(version: &str) -> String {
 }
 
 /// The document `status json` prints for a cluster.
-pub fn status_document(cluster: &Value) -> Value {
-    let clients = clients(cluster);
+fn status_document(cluster: &Value, processes: &Value, fdbcli: Option<&Client>) -> Value {
+    let mut clients = clients(cluster);
+    clients.extend(fdbcli.map(|c| Client {
+        address: c.address.clone(),
+        log_group: c.log_group.clone(),
+        versions: c.versions.clone(),
+    }));
     let mut versions: Vec<String> = clients
         .iter()
         .flat_map(|c| c.versions.iter().cloned())
@@ -181,6 +247,7 @@ pub fn status_document(cluster: &Value) -> Value {
         "cluster": {
             "clients": {"count": clients.len(), "supported_versions": supported},
             "connection_string": cluster["status"]["connectionString"],
+            "processes": processes,
         },
     })
 }
@@ -195,7 +262,7 @@ mod tests {
             {"address": "10.1.2.3:4500", "versions": ["7.1.33"]},
             {"address": "10.1.2.4:4500", "versions": ["7.1.33", "7.3.43"], "logGroup": "app"}
         ]"#}}});
-        let doc = status_document(&cluster);
+        let doc = status_document(&cluster, &json!({}), None);
         let clients = &doc["cluster"]["clients"];
         assert_eq!(clients["count"], 2);
         let v = clients["supported_versions"].as_array().unwrap();
@@ -206,7 +273,7 @@ mod tests {
         assert_eq!(v[1]["client_version"], "7.3.43");
         assert_eq!(v[1]["connected_clients"][0]["address"], "10.1.2.4:4500");
         assert_eq!(v[1]["connected_clients"][0]["log_group"], "app");
-        let none = status_document(&json!({}));
+        let none = status_document(&json!({}), &json!({}), None);
         assert_eq!(none["cluster"]["clients"]["count"], 0);
     }
 }
