@@ -54,6 +54,10 @@ fn fate() -> Option<TestCluster> {
 }
 
 fn sql_try(c: &TestCluster, query: &str) -> Option<String> {
+    sql_run(c, query).ok()
+}
+
+fn sql_run(c: &TestCluster, query: &str) -> Result<String, String> {
     let r = c.kubectl_stdin(
         &[
             "exec",
@@ -70,11 +74,20 @@ fn sql_try(c: &TestCluster, query: &str) -> Option<String> {
         ],
         Some(&format!("{query};\n")),
     );
-    (r.code == 0).then_some(r.stdout)
+    if r.code == 0 {
+        Ok(r.stdout)
+    } else {
+        Err(format!("exit {}: {}{}", r.code, r.stdout, r.stderr))
+    }
 }
 
 fn sql(c: &TestCluster, query: &str) -> String {
-    sql_try(c, query).unwrap_or_else(|| panic!("query failed: {query}"))
+    sql_run(c, query).unwrap_or_else(|e| {
+        panic!(
+            "query failed: {query}: {e}\n{}",
+            c.pod_report(NS, "deploy/mysql")
+        )
+    })
 }
 
 fn columns(c: &TestCluster, table: &str) -> Vec<String> {
