@@ -16,18 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::{TestCluster, plugin_binary};
+use upgrade_e2e::harness::{TestCluster, plugin_binary, text};
 
 const NS: &str = "fate-9999";
 const GATE: &str = "migrate-db-test-gate";
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn migrate(c: &TestCluster, args: &[&str]) -> Output {
     c.plugin("migrate-db", args)

@@ -4,20 +4,11 @@
 //! that dump, which brings back the v1.7.2 schema, the rows, and no migration history.
 
 use std::path::Path;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::TestCluster;
+use upgrade_e2e::harness::{TestCluster, text};
 
 const NS: &str = "fate-9999";
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn sql_try(c: &TestCluster, query: &str) -> Option<String> {
     let r = c.kubectl_stdin(

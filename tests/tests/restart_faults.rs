@@ -4,19 +4,11 @@
 //! SIGKILLed half-way goes on from its journal when run again.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use upgrade_e2e::harness::{TestCluster, plugin_binary};
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use upgrade_e2e::harness::{TestCluster, plugin_binary, text};
 
 /// A StatefulSet of `replicas` pods labelled `app=<name>`; `ready_after` makes readiness wait
 /// for a file the container writes after that many seconds.

@@ -5,19 +5,10 @@
 //! the conditions once a group's process has restarted.
 
 use std::collections::BTreeMap;
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use upgrade_e2e::harness::TestCluster;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use upgrade_e2e::harness::{TestCluster, text};
 
 fn fdb() -> TestCluster {
     let c = TestCluster::start(&["fdb-cluster.yaml"]).expect("cluster");

@@ -3,18 +3,9 @@
 //! `kubectl upgrade-restart quiesce` and `resume` on the Rok scenario, with a CSI node that
 //! is still busy when the quiesce starts.
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
-use upgrade_e2e::harness::TestCluster;
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use upgrade_e2e::harness::{TestCluster, text};
 
 /// A rok-csi-node DaemonSet whose pod logs twelve pending operations, 0.25 s apart, then
 /// nothing.
