@@ -1161,6 +1161,7 @@ fn issue8_7_kubeflow_stops_the_new_minio_for_the_copy_and_starts_it_after() {
         "juju remove-application minio",
         "juju deploy minio --channel 1.7/stable",
         "juju config minio access-key=@minio-access-key secret-key=@minio-secret-key",
+        "rm minio-access-key minio-secret-key",
         "kubectl upgrade-restart quiesce -n kubeflow sts/minio",
         "kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-data-7f3a-minio-0 -n kubeflow",
         "kubectl upgrade-restart resume -n kubeflow",
