@@ -24,8 +24,8 @@ pub struct Snapshot {
     /// A KubeFATE `cluster.yaml`, when one was given.
     pub cluster_file: Option<Value>,
     /// Entries of `kubectl upgrade-migrate-pv`'s journal in the namespace (its ConfigMap
-    /// [`MIGRATE_PV_JOURNAL`]), each parsed from JSON: what was retained, adopted and copied.
-    pub journal: std::collections::BTreeMap<String, Value>,
+    /// [`MIGRATE_PV_JOURNAL`]): what was adopted and copied, read as migrate-pv writes them.
+    pub journal: std::collections::BTreeMap<String, upgrade_shared::pv_journal::Entry>,
     /// The database's own status as the profile's client-compatibility command printed it in
     /// one of its pods (`fdbcli --exec 'status json'`), or why it could not be read; `None`
     /// when it was not asked for (files only, or a move that does not need it).
@@ -33,7 +33,7 @@ pub struct Snapshot {
 }
 
 /// The ConfigMap in which `kubectl upgrade-migrate-pv` journals its work.
-pub const MIGRATE_PV_JOURNAL: &str = "kubectl-upgrade-migrate-pv";
+pub const MIGRATE_PV_JOURNAL: &str = upgrade_shared::pv_journal::NAME;
 
 /// A workload of any kind, reduced to what the rules look at.
 #[derive(Debug, Clone)]
@@ -149,8 +149,8 @@ impl Snapshot {
         Ok(())
     }
 
-    /// Takes the entries of migrate-pv's journal ConfigMap `data`; unreadable entries are
-    /// left out (the journal is that plugin's to interpret).
+    /// Takes the entries of migrate-pv's journal ConfigMap `data`; entries that do not read as
+    /// [`upgrade_shared::pv_journal::Entry`] are left out (they prove nothing).
     pub fn add_journal(&mut self, data: Option<&Value>) {
         for (key, text) in data.and_then(Value::as_object).into_iter().flatten() {
             if let Some(entry) = text.as_str().and_then(|t| serde_json::from_str(t).ok()) {

@@ -974,17 +974,68 @@ fn issue8_5_an_old_claim_never_copied_is_critical_after_the_redeploy() {
         "{:#?}",
         r.steps
     );
-    // A verified copy in migrate-pv's journal settles it.
-    snapshot.journal.insert(
-        "copy.minio-data-7f3a-minio-0".into(),
-        serde_json::json!({"kind": "copy", "source": "minio-data-minio-0", "dest": "minio-data-7f3a-minio-0", "state": "verified"}),
+    // A verified copy in migrate-pv's journal settles it, but only while the cluster still
+    // holds what it proves: the copied claim itself, and the destination Bound to its volume.
+    let old = snapshot
+        .claims
+        .iter_mut()
+        .find(|c| c.metadata.name.as_deref() == Some("minio-data-minio-0"))
+        .unwrap();
+    old.metadata.uid = Some("uid-old-claim".into());
+    let proof = serde_json::json!({
+        "source_claim_uid": "uid-old-claim", "source_volume": "pv-old", "source_volume_uid": "uid-pv-old",
+        "dest_claim_uid": "uid-new-claim", "dest_volume": "pv-new", "dest_volume_uid": "uid-pv-new",
+        "manifest_sha256": "0".repeat(64), "verified_at": "2026-01-01T00:00:00Z",
+    });
+    let entry = |proof: Option<&serde_json::Value>| {
+        let mut e = serde_json::json!({"kind": "copy", "source": "minio-data-minio-0",
+            "dest": "minio-data-7f3a-minio-0", "state": "verified", "quiesced": {}});
+        if let Some(p) = proof {
+            e["proof"] = p.clone();
+        }
+        serde_json::json!({"copy.minio-data-7f3a-minio-0": e.to_string()})
+    };
+    let not_copied = |snapshot: &Snapshot| {
+        check("kubeflow", snapshot, None, "1.7")
+            .findings
+            .into_iter()
+            .find(|f| f.code == "data-not-copied")
+            .map(|f| f.message)
+    };
+    // Recorded without the objects it went between (an entry from an older migrate-pv).
+    snapshot.add_journal(Some(&entry(None)));
+    let msg = not_copied(&snapshot).expect("a copy with no proof does not count");
+    assert!(msg.contains("without the objects it went between"), "{msg}");
+    // The destination claim was deleted after the copy.
+    snapshot.add_journal(Some(&entry(Some(&proof))));
+    let msg = not_copied(&snapshot).expect("a copy whose claim is gone does not count");
+    assert!(msg.contains("no longer exists"), "{msg}");
+    // The destination stands: Bound to the recorded volume, both with their recorded UIDs.
+    snapshot.claims.push(
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "minio-data-7f3a-minio-0", "namespace": "kubeflow", "uid": "uid-new-claim"},
+            "spec": {"volumeName": "pv-new"}, "status": {"phase": "Bound"},
+        }))
+        .unwrap(),
     );
-    let r = check("kubeflow", &snapshot, None, "1.7");
-    assert!(
-        !r.findings.iter().any(|f| f.code == "data-not-copied"),
-        "{:#?}",
-        r.findings
+    snapshot.volumes.push(
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "pv-new", "uid": "uid-pv-new"},
+            "spec": {"claimRef": {"name": "minio-data-7f3a-minio-0", "namespace": "kubeflow", "uid": "uid-new-claim"}},
+            "status": {"phase": "Bound"},
+        }))
+        .unwrap(),
     );
+    assert_eq!(not_copied(&snapshot), None);
+    // The old claim was deleted and made again since: the copy is of another claim.
+    let old = snapshot
+        .claims
+        .iter_mut()
+        .find(|c| c.metadata.name.as_deref() == Some("minio-data-minio-0"))
+        .unwrap();
+    old.metadata.uid = Some("uid-old-claim-again".into());
+    let msg = not_copied(&snapshot).expect("a copy of an earlier claim does not count");
+    assert!(msg.contains("uid-old-claim"), "{msg}");
 }
 
 /// Issue 8, item 2: with target manifests, each adoption is checked against the StatefulSet

@@ -275,12 +275,7 @@ pub(super) fn left_behind(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: 
             continue;
         };
         let reqs = upgrade_shared::names::parse_selector(&c.selector).unwrap_or_default();
-        let copied = |claim: &str| {
-            ctx.snapshot
-                .journal
-                .values()
-                .any(|e| e["kind"] == "copy" && e["source"] == claim && e["state"] == "verified")
-        };
+        let mut why = Vec::new();
         let left: Vec<String> = ctx
             .snapshot
             .claims
@@ -289,8 +284,20 @@ pub(super) fn left_behind(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: 
             .filter(|pvc| {
                 upgrade_shared::names::selector_matches(&reqs, pvc.metadata.labels.as_ref())
             })
+            .filter(|pvc| {
+                pvc.metadata
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| !used.contains(n))
+            })
+            .filter(|pvc| match copy_stands(ctx, &ns, pvc) {
+                Ok(()) => false,
+                Err(reason) => {
+                    why.extend(reason);
+                    true
+                }
+            })
             .filter_map(|pvc| pvc.metadata.name.clone())
-            .filter(|name| !used.contains(name) && !copied(name))
             .collect();
         if left.is_empty() {
             continue;
@@ -300,10 +307,15 @@ pub(super) fn left_behind(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: 
             component: c.name.clone(),
             code: "data-not-copied".into(),
             message: format!(
-                "{} was deployed anew on {new_claim}, but {} still hold{} the only copy of its data: no verified copy is recorded",
+                "{} was deployed anew on {new_claim}, but {} still hold{} the only copy of its data: {}",
                 c.name,
                 left.join(", "),
-                if left.len() > 1 { "" } else { "s" }
+                if left.len() > 1 { "" } else { "s" },
+                if why.is_empty() {
+                    "no verified copy is recorded".to_string()
+                } else {
+                    why.join("; ")
+                }
             ),
             remediation: "copy the old claim into the new one with verification before deleting anything".into(),
             evidence: left.iter().map(|l| format!("pvc/{l}")).collect(),
@@ -317,6 +329,55 @@ pub(super) fn left_behind(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: 
             .map(|l| (l.clone(), new_claim.clone()))
             .collect();
         copy_steps(ctx, c, &ns, &target, &pairs, plan);
+    }
+}
+
+/// Whether migrate-pv's journal records a verified copy of `claim` that the cluster still
+/// holds (the test migrate-pv's `cleanup` and upgrade-verify apply): the copy was taken from
+/// this very claim (its UID), and the destination claim exists with its recorded UID, Bound to
+/// the recorded volume. `Err` carries why a recorded copy does not count (none when no copy is
+/// recorded).
+fn copy_stands(
+    ctx: &Context<'_>,
+    namespace: &str,
+    claim: &k8s_openapi::api::core::v1::PersistentVolumeClaim,
+) -> Result<(), Option<String>> {
+    use upgrade_shared::pv_journal;
+    let name = claim.metadata.name.as_deref().unwrap_or_default();
+    let copy = pv_journal::verified_copy(namespace, name, &ctx.snapshot.journal).ok_or(None)?;
+    let into = format!(
+        "migrate-pv's verified copy of {name} into pvc {}/{}",
+        copy.dest_namespace, copy.dest
+    );
+    let Some(proof) = &copy.proof else {
+        return Err(Some(format!(
+            "{into} was recorded without the objects it went between (copy again with this migrate-pv)"
+        )));
+    };
+    let uid = claim.metadata.uid.as_deref().unwrap_or_default();
+    if proof.source_claim_uid != uid {
+        return Err(Some(format!(
+            "{into} was taken from pvc/{name} uid {}, and pvc/{name} is uid {uid} now",
+            proof.source_claim_uid
+        )));
+    }
+    if copy.dest_namespace != namespace {
+        return Err(Some(format!(
+            "{into} went to another namespace than {namespace}, where the component runs"
+        )));
+    }
+    let dest = ctx.snapshot.claims.iter().find(|c| {
+        c.metadata.name.as_deref() == Some(copy.dest.as_str())
+            && c.metadata.namespace.as_deref().unwrap_or(namespace) == copy.dest_namespace
+    });
+    let volume = ctx
+        .snapshot
+        .volumes
+        .iter()
+        .find(|v| v.metadata.name.as_deref() == Some(proof.dest_volume.as_str()));
+    match pv_journal::dest_problem(proof, &copy.dest, &copy.dest_namespace, dest, volume) {
+        Some(problem) => Err(Some(format!("{into} does not stand: {problem}"))),
+        None => Ok(()),
     }
 }
 
