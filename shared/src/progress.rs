@@ -1,13 +1,17 @@
 //! Progress of long work (copies, listings, checksums): on a terminal an indicatif bar with
 //! bytes done, rate and ETA; without one, one plain line every few seconds so logs show the
 //! work is alive without filling up; with `-o json|yaml` nothing at all, so stdout and stderr
-//! stay machine-readable. Everything goes to stderr.
+//! stay machine-readable. Everything goes to stderr. Work done at the same time shares a
+//! [`Board`], so that its bars are drawn one under the other instead of over each other.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use indicatif::{HumanBytes, HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{
+    HumanBytes, HumanDuration, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle,
+};
 
 use crate::output::Format;
 
@@ -61,39 +65,103 @@ enum Sink {
     Hidden,
 }
 
+/// Several pieces of work shown at once: on a terminal their bars share one
+/// [`MultiProgress`], one line each; without a terminal each prints its own lines.
+#[derive(Clone)]
+pub struct Board {
+    mode: Mode,
+    multi: Option<MultiProgress>,
+}
+
+impl Board {
+    /// A board showing its work in `mode`.
+    pub fn new(mode: Mode) -> Board {
+        Board {
+            mode,
+            multi: (mode == Mode::Bar)
+                .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+
+    /// A board on this process's stderr.
+    pub fn for_stderr(format: Format) -> Board {
+        Board::new(Mode::for_stderr(format))
+    }
+
+    /// Bytes of work shown on this board.
+    pub fn bytes(&self, label: &str, total: Option<u64>) -> Progress {
+        Progress::create(label, total, Unit::Bytes, self.mode, self.multi.as_ref())
+    }
+
+    /// Items of work (`entries`, `files`) shown on this board.
+    pub fn items(&self, label: &str, total: Option<u64>, what: &'static str) -> Progress {
+        Progress::create(
+            label,
+            total,
+            Unit::Items(what),
+            self.mode,
+            self.multi.as_ref(),
+        )
+    }
+}
+
+/// Stands for an unknown total in [`Progress::total`].
+const UNKNOWN: u64 = u64::MAX;
+
 /// One piece of long work being shown.
 pub struct Progress {
     label: String,
-    total: Option<u64>,
+    /// The total, or [`UNKNOWN`]; it may become known while the work runs.
+    total: AtomicU64,
     unit: Unit,
     sink: Sink,
+}
+
+/// The bar's template: with a total, a bar and an ETA; without one, a spinner and the rate.
+fn template(unit: Unit, total: Option<u64>) -> String {
+    match (unit, total) {
+        (Unit::Bytes, Some(_)) => {
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}".to_string()
+        }
+        (Unit::Bytes, None) => "{spinner} {msg} {bytes} {bytes_per_sec}".to_string(),
+        (Unit::Items(what), Some(_)) => {
+            format!("{{msg}} [{{bar:30}}] {{pos}}/{{len}} {what} {{per_sec}} ETA {{eta}}")
+        }
+        (Unit::Items(what), None) => format!("{{spinner}} {{msg}} {{pos}} {what} {{per_sec}}"),
+    }
+}
+
+fn style(bar: &ProgressBar, unit: Unit, total: Option<u64>) {
+    if let Ok(style) = ProgressStyle::with_template(&template(unit, total)) {
+        bar.set_style(style.progress_chars("#>-"));
+    }
 }
 
 impl Progress {
     /// Starts showing `label` (`copying /source`) with a known or unknown total.
     pub fn new(label: &str, total: Option<u64>, unit: Unit, mode: Mode) -> Progress {
+        Progress::create(label, total, unit, mode, None)
+    }
+
+    fn create(
+        label: &str,
+        total: Option<u64>,
+        unit: Unit,
+        mode: Mode,
+        board: Option<&MultiProgress>,
+    ) -> Progress {
         let sink = match mode {
             Mode::Bar => {
-                let bar = match total {
-                    Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
-                    None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+                let target = match board {
+                    Some(_) => ProgressDrawTarget::hidden(),
+                    None => ProgressDrawTarget::stderr(),
                 };
-                let template = match (unit, total) {
-                    (Unit::Bytes, Some(_)) => {
-                        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
-                            .to_string()
-                    }
-                    (Unit::Bytes, None) => "{spinner} {msg} {bytes} {bytes_per_sec}".to_string(),
-                    (Unit::Items(what), Some(_)) => format!(
-                        "{{msg}} [{{bar:30}}] {{pos}}/{{len}} {what} {{per_sec}} ETA {{eta}}"
-                    ),
-                    (Unit::Items(what), None) => {
-                        format!("{{spinner}} {{msg}} {{pos}} {what} {{per_sec}}")
-                    }
+                let bar = ProgressBar::with_draw_target(total, target);
+                let bar = match board {
+                    Some(multi) => multi.add(bar),
+                    None => bar,
                 };
-                if let Ok(style) = ProgressStyle::with_template(&template) {
-                    bar.set_style(style.progress_chars("#>-"));
-                }
+                style(&bar, unit, total);
                 bar.set_message(label.to_string());
                 bar.enable_steady_tick(Duration::from_millis(200));
                 Sink::Bar(bar)
@@ -111,10 +179,23 @@ impl Progress {
         };
         Progress {
             label: label.into(),
-            total,
+            total: AtomicU64::new(total.unwrap_or(UNKNOWN)),
             unit,
             sink,
         }
+    }
+
+    /// Sets the total once it is known (a listing's entries, counted by an earlier one).
+    pub fn set_total(&self, total: u64) {
+        self.total.store(total, Ordering::Relaxed);
+        if let Sink::Bar(bar) = &self.sink {
+            style(bar, self.unit, Some(total));
+            bar.set_length(total);
+        }
+    }
+
+    fn total(&self) -> Option<u64> {
+        Some(self.total.load(Ordering::Relaxed)).filter(|t| *t != UNKNOWN)
     }
 
     /// Bytes of work, on this process's stderr.
@@ -200,7 +281,7 @@ impl Progress {
             Unit::Items(what) if rate < 10.0 => format!("{rate:.1} {what}/s"),
             Unit::Items(what) => format!("{rate:.0} {what}/s"),
         };
-        match self.total {
+        match self.total() {
             Some(total) if total > 0 => {
                 let pct = position.min(total) * 100 / total;
                 let eta = if position > 0 {
@@ -262,6 +343,26 @@ mod tests {
         assert_eq!(
             p.line(500, Duration::from_secs(2)),
             "listing: 500 entries, 250 entries/s"
+        );
+        p.set_total(1000);
+        assert_eq!(
+            p.line(500, Duration::from_secs(2)),
+            "listing: 500 of 1000 entries (50%), 250 entries/s, ETA 2 seconds"
+        );
+    }
+
+    #[test]
+    fn work_on_one_board_is_shown_like_work_alone() {
+        let board = Board::new(Mode::Hidden);
+        let copy = board.bytes("copying", Some(4 << 20));
+        let listing = board.items("listing /source", None, "entries");
+        assert_eq!(
+            copy.line(1 << 20, Duration::from_secs(1)),
+            "copying: 1.00 MiB of 4.00 MiB (25%), 1.00 MiB/s, ETA 3 seconds"
+        );
+        assert_eq!(
+            listing.line(10, Duration::from_secs(1)),
+            "listing /source: 10 entries, 10 entries/s"
         );
     }
 }
