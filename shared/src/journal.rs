@@ -67,6 +67,29 @@ impl<E: Serialize + DeserializeOwned> Journal<E> {
         .await
     }
 
+    /// Writes several entries in one update (one read and one write however many there are),
+    /// so that an operation on many objects journals them together instead of racing itself
+    /// on the ConfigMap's resourceVersion.
+    pub async fn write_all(
+        &self,
+        cluster: &Cluster,
+        entries: &[(String, E)],
+    ) -> anyhow::Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let texts = entries
+            .iter()
+            .map(|(key, entry)| Ok((key.clone(), serde_json::to_string(entry)?)))
+            .collect::<anyhow::Result<Vec<(String, String)>>>()?;
+        self.update(cluster, |data| {
+            for (key, text) in &texts {
+                data.insert(key.clone(), text.clone());
+            }
+        })
+        .await
+    }
+
     /// Removes one entry (an absent one is fine).
     pub async fn remove(&self, cluster: &Cluster, key: &str) -> anyhow::Result<()> {
         self.update(cluster, |data| {

@@ -34,6 +34,10 @@ Examples:
   # Hand the Deployment's claim to the StatefulSet that replaces it (no copy)
   kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999 --for-statefulset mysql
 
+  # Several claims at once, in parallel, checked against their StatefulSets' templates
+  kubectl upgrade-migrate-pv adopt nodemanager-0-data=data-dir-nodemanager-0 \\
+    nodemanager-1-data=data-dir-nodemanager-1 -n fate-9999 --for-statefulset nodemanager -f fate-1.9.0.yaml
+
   # Copy a claim into another, verified file by file and by checksum
   kubectl upgrade-migrate-pv copy minio-data-minio-0 minio-new -n kubeflow --create --verify=checksum
 
@@ -42,6 +46,20 @@ Examples:
 
 Exit status: 0 done (or nothing to do); 1 refused by a safety rule (nothing was changed) or
 the copy differs from its source; 2 bad input or the command could not run.";
+
+const ADOPT_ABOUT: &str = "\
+Hand the volume behind each old claim to a new claim without copying: Retain first, then the
+old claim is deleted, the volume pre-bound to the new name and the new claim created on it.
+
+One pair is OLD NEW; several are OLD=NEW OLD2=NEW2 …. Every precondition of every pair is
+checked before the first change (one bad pair and nothing changes), one prompt covers them
+all, and the pairs are carried out in parallel, each journalled on its own: a re-run after an
+interruption resumes every pair, and `rollback NEW` undoes one. The bindings are waited for
+once, within --timeout (the volume binder resyncs every 15 s on a real cluster). The result
+lists every pair's outcome; the exit status is not 0 when any pair failed.
+
+--for-statefulset checks the pairs; it does not derive them. Which old claim holds which
+replica's data is known only to whoever set the old workloads up, so every pair is named.";
 
 /// Keep every byte of a volume across an upgrade: retain, copy with proof, adopt.
 #[derive(Debug, Parser)]
@@ -85,18 +103,23 @@ pub enum Command {
         #[arg(long, conflicts_with = "selector")]
         all: bool,
     },
-    /// Hand the volume behind OLD_CLAIM to NEW_CLAIM without copying.
+    /// Hand volumes to new claims without copying: one pair as OLD NEW, or several as
+    /// OLD=NEW OLD2=NEW2 …, checked together and carried out in parallel.
+    #[command(long_about = ADOPT_ABOUT)]
     Adopt {
-        old_claim: String,
-        new_claim: String,
-        /// Check NEW_CLAIM against this StatefulSet's volumeClaimTemplates.
+        /// The claims: OLD NEW (one pair), or OLD=NEW for each pair.
+        #[arg(required = true, value_name = "OLD NEW | OLD=NEW")]
+        pairs: Vec<String>,
+        /// Check every NEW against this StatefulSet's volumeClaimTemplates (repeat it when the
+        /// pairs go to several StatefulSets: each NEW is checked against the one whose claim
+        /// names it matches). It checks the pairs; it does not make them up.
         #[arg(long, value_name = "NAME")]
-        for_statefulset: Option<String>,
-        /// Target manifests holding that StatefulSet, when it does not exist yet.
+        for_statefulset: Vec<String>,
+        /// Target manifests holding those StatefulSets, when they do not exist yet.
         #[arg(short = 'f', long = "filename", value_name = "FILE")]
         manifests: Vec<PathBuf>,
-        /// Scale the owners of pods that mount OLD_CLAIM to zero first (recorded; `rollback`
-        /// scales them back).
+        /// Scale the owners of pods that mount the old claims to zero first (recorded;
+        /// `rollback` scales them back).
         #[arg(long)]
         quiesce: bool,
     },
@@ -128,7 +151,7 @@ pub enum Command {
 }
 
 impl Args {
-    fn timeouts(&self) -> execute::Timeouts {
+    pub(crate) fn timeouts(&self) -> execute::Timeouts {
         execute::Timeouts {
             bind: self.timeout.0.unwrap_or(Duration::from_secs(24 * 3600)),
         }
@@ -143,7 +166,7 @@ fn check_names(kind: &str, names_: &[&str]) -> anyhow::Result<()> {
 }
 
 /// Prints a plan, asks when it is destructive, and runs it unless this is a dry run.
-async fn carry_out(
+pub(crate) async fn carry_out(
     args: &Args,
     cluster: &Cluster,
     plan: &Plan,
@@ -185,7 +208,7 @@ async fn carry_out(
     Ok(exit::OK)
 }
 
-async fn adopt_state(
+pub(crate) async fn adopt_state(
     cluster: &Cluster,
     old: &str,
     new: &str,
@@ -214,7 +237,7 @@ async fn adopt_state(
     })
 }
 
-async fn find_statefulset(
+pub(crate) async fn find_statefulset(
     cluster: &Cluster,
     name: &str,
     manifests: &[PathBuf],
@@ -322,72 +345,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             carry_out(&args, &cluster, &plan, async || Ok(())).await
         }
         Command::Adopt {
-            old_claim,
-            new_claim,
+            pairs,
             for_statefulset,
             manifests,
             quiesce,
-        } => {
-            check_names("claim", &[old_claim, new_claim])?;
-            if old_claim == new_claim {
-                anyhow::bail!("OLD_CLAIM and NEW_CLAIM are the same claim");
-            }
-            let cluster = connect(&args).await?;
-            let key = journal::adopt_key(new_claim);
-            let (record, mut quiesced) = match journal::JOURNAL.read(&cluster).await?.remove(&key) {
-                Some(journal::Entry::Adopt {
-                    record, quiesced, ..
-                }) if record.old_claim == *old_claim => (Some(record), quiesced),
-                _ => (None, Default::default()),
-            };
-            let owners = adopt::stop_users(&args, &cluster, old_claim, *quiesce).await?;
-            let mut state = adopt_state(&cluster, old_claim, new_claim, record).await?;
-            if *quiesce {
-                // Their owners are scaled to zero first, then the claim is free.
-                state.users.clear();
-            }
-            let (mut plan, record) = plan::adopt(&state, old_claim, new_claim)?;
-            adopt::prepend_quiesce(&mut plan, &owners, old_claim);
-            for (owner, replicas) in owners {
-                quiesced.entry(owner).or_insert(replicas);
-            }
-            if let Some(sts_name) = for_statefulset {
-                names::check_name("statefulset", sts_name).map_err(anyhow::Error::msg)?;
-                let sts = find_statefulset(&cluster, sts_name, manifests).await?;
-                let volume = state
-                    .volume
-                    .clone()
-                    .ok_or_else(|| anyhow::anyhow!("pv/{} not found", record.volume))?;
-                let fit = statefulset::check(&sts, new_claim, &volume);
-                plan.warnings.extend(fit.warnings);
-                if !fit.errors.is_empty() {
-                    return Err(plan::PlanError::Refused(fit.errors.join("; ")).into());
-                }
-            }
-            let entry = journal::Entry::Adopt {
-                record: record.clone(),
-                state: "started".into(),
-                quiesced: quiesced.clone(),
-            };
-            let result = carry_out(&args, &cluster, &plan, async || {
-                journal::JOURNAL.write(&cluster, &key, &entry).await
-            })
-            .await?;
-            if args.dry_run == DryRun::None && !plan.steps.is_empty() {
-                journal::JOURNAL
-                    .write(
-                        &cluster,
-                        &key,
-                        &journal::Entry::Adopt {
-                            record,
-                            state: "done".into(),
-                            quiesced,
-                        },
-                    )
-                    .await?;
-            }
-            Ok(result)
-        }
+        } => adopt::run(&args, pairs, for_statefulset, manifests, *quiesce).await,
         Command::Rollback { new_claim } => {
             check_names("claim", &[new_claim])?;
             let cluster = connect(&args).await?;
@@ -489,7 +451,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
     }
 }
 
-async fn connect(args: &Args) -> anyhow::Result<Cluster> {
+pub(crate) async fn connect(args: &Args) -> anyhow::Result<Cluster> {
     let (client, namespace) = args.kube.client().await?;
     Ok(Cluster { client, namespace })
 }

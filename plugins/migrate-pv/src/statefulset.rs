@@ -18,20 +18,35 @@ pub fn bytes(q: &Quantity) -> Option<u128> {
     upgrade_shared::quantity::bytes(&q.0)
 }
 
+/// True when `claim` is the name the StatefulSet `sts` gives its template `template`'s claim
+/// of some ordinal: `<template>-<sts>-<ordinal>`.
+fn made_by(sts: &str, template: &str, claim: &str) -> bool {
+    claim
+        .strip_prefix(&format!("{template}-{sts}-"))
+        .is_some_and(|ordinal| !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// True when one of the StatefulSet's volumeClaimTemplates makes a claim of this name.
+pub fn owns(sts: &StatefulSet, claim: &str) -> bool {
+    let name = sts.metadata.name.clone().unwrap_or_default();
+    sts.spec
+        .as_ref()
+        .and_then(|s| s.volume_claim_templates.as_ref())
+        .is_some_and(|ts| {
+            ts.iter()
+                .any(|t| made_by(&name, t.metadata.name.as_deref().unwrap_or_default(), claim))
+        })
+}
+
 /// Checks the claim name and the template that would have made it against the volume.
 pub fn check(sts: &StatefulSet, claim: &str, volume: &PersistentVolume) -> Fit {
     let mut fit = Fit::default();
     let name = sts.metadata.name.clone().unwrap_or_default();
     let spec = sts.spec.clone().unwrap_or_default();
     let templates = spec.volume_claim_templates.clone().unwrap_or_default();
-    let template = templates.iter().find(|t| {
-        let tname = t.metadata.name.clone().unwrap_or_default();
-        claim
-            .strip_prefix(&format!("{tname}-{name}-"))
-            .is_some_and(|ordinal| {
-                !ordinal.is_empty() && ordinal.bytes().all(|b| b.is_ascii_digit())
-            })
-    });
+    let template = templates
+        .iter()
+        .find(|t| made_by(&name, &t.metadata.name.clone().unwrap_or_default(), claim));
     let Some(template) = template else {
         let expected: Vec<String> = templates
             .iter()

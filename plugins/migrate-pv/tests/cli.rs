@@ -54,6 +54,14 @@ fn bad_names_and_flags_are_refused_before_any_connection() {
             "invalid claim name \"B_C\"",
         ),
         (
+            &["adopt", "a=b", "c", "-n", "ns"][..],
+            "\"c\" is not a pair OLD=NEW",
+        ),
+        (
+            &["adopt", "a=b", "b=c", "-n", "ns"][..],
+            "pvc/b is named by two pairs (a=b and b=c)",
+        ),
+        (
             &["copy", "a", "b", "--create", "--size", "lots", "-n", "ns"][..],
             "--size \"lots\" is not a quantity",
         ),
@@ -85,4 +93,20 @@ fn help_states_one_meaning_for_each_exit_code() {
         out.contains("2 bad input or the command could not run"),
         "{out}"
     );
+}
+
+#[test]
+fn adopt_help_names_both_forms_and_says_the_statefulset_does_not_derive_pairs() {
+    let o = run(&["adopt", "--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        out.contains("Usage: kubectl upgrade-migrate-pv adopt [OPTIONS] <OLD NEW | OLD=NEW>..."),
+        "{out}"
+    );
+    assert!(
+        out.contains("One pair is OLD NEW; several are OLD=NEW"),
+        "{out}"
+    );
+    assert!(out.contains("it does not derive them"), "{out}");
 }
