@@ -83,6 +83,23 @@ pub struct KubeArgs {
     pub request_timeout: DurationArg,
 }
 
+/// `--dry-run[=none|client|server]` as kubectl spells it: a bare `--dry-run` is `client`.
+/// `client` and `server` both print the plan and change nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum DryRun {
+    #[default]
+    None,
+    Client,
+    Server,
+}
+
+impl DryRun {
+    /// Whether this is a dry run (`client` or `server`).
+    pub fn is_dry(self) -> bool {
+        self != DryRun::None
+    }
+}
+
 /// A parsed `--request-timeout` (`None` means no limit).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DurationArg(pub Option<Duration>);

@@ -580,6 +580,33 @@ fn a_drifted_script_is_refused_until_repaired() {
     assert_eq!(s.status.code(), Some(1), "{}", text(&s));
     assert!(text(&s).contains("drift"), "{}", text(&s));
 
+    // A dry run of the repair says what it would record and records nothing.
+    let before = history(&c);
+    let o = migrate(
+        &c,
+        &[
+            "repair",
+            "-n",
+            NS,
+            "--profile",
+            "fate",
+            "--script",
+            "1.7.2-1.8.0.sql",
+            "--reason",
+            "a trailing SELECT only",
+            "--dry-run=client",
+            "--scripts-dir",
+            dir_s,
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("dry run: nothing recorded"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(history(&c), before);
+
     // Repair needs a reason and records who and why.
     let o = migrate(
         &c,
@@ -800,6 +827,40 @@ fn baseline_checks_the_fingerprint_and_is_never_repeated() {
         text(&o).contains("t_storage_table_meta.f_origin is missing"),
         "{}",
         text(&o)
+    );
+    // A dry run shows what would be recorded and records nothing: not even the table.
+    let o = migrate(
+        &c,
+        &[
+            "baseline",
+            "-n",
+            NS,
+            "--profile",
+            "fate",
+            "--version",
+            "1.7.2",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("matches the fate 1.7.2 fingerprint"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("dry run: nothing recorded"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        sql(
+            &c,
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_name = 'kubectl_upgrade_schema_history'"
+        )
+        .trim(),
+        "0"
     );
     let o = migrate(
         &c,

@@ -74,13 +74,7 @@ impl Args {
     }
 }
 
-/// `--dry-run` as kubectl spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRun {
-    None,
-    Client,
-    Server,
-}
+pub use upgrade_shared::flags::DryRun;
 
 /// Where the database runs.
 #[derive(Debug, Clone, Default, clap::Args)]

@@ -56,6 +56,10 @@ pub struct Args {
     /// How long to wait for the migration lock another run holds.
     #[arg(long, default_value = "60s", value_parser = parse_duration, global = true)]
     pub timeout: DurationArg,
+    /// Print the plan of apply, repair or baseline and stop (`client` and `server` both change
+    /// nothing).
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", default_value = "none", global = true, value_name = "MODE")]
+    pub dry_run: upgrade_shared::flags::DryRun,
     #[command(flatten)]
     pub kube: KubeArgs,
     #[command(flatten)]
@@ -109,9 +113,6 @@ pub enum Command {
         /// Do not ask before changing the schema.
         #[arg(short = 'y', long)]
         yes: bool,
-        /// Print the plan and stop.
-        #[arg(long)]
-        dry_run: bool,
     },
     /// Applied and pending scripts, dirty rows and who holds the lock.
     Status {

@@ -77,13 +77,7 @@ pub struct Args {
     pub output: OutputArgs,
 }
 
-/// `--dry-run` as kubectl spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum DryRun {
-    None,
-    Client,
-    Server,
-}
+pub use upgrade_shared::flags::DryRun;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

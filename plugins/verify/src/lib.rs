@@ -95,9 +95,9 @@ pub enum Command {
         /// Replace a baseline already stored in the namespace without asking.
         #[arg(short = 'y', long)]
         yes: bool,
-        /// Print what would be recorded and change nothing.
-        #[arg(long)]
-        dry_run: bool,
+        /// Print what would be recorded and change nothing (`client` and `server` both).
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "client", default_value = "none", value_name = "MODE")]
+        dry_run: upgrade_shared::flags::DryRun,
     },
     /// After the upgrade: compare the namespace against its baseline.
     Verify {
@@ -196,7 +196,7 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                     deep: deep.then_some(image),
                     format,
                     yes,
-                    dry_run,
+                    dry_run: dry_run.is_dry(),
                 },
                 &styles,
             )

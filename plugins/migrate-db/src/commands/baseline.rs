@@ -63,6 +63,10 @@ pub async fn run(args: &Args, target: &Target, version: &str, yes: bool) -> anyh
             fp.absent.len(),
             v.canonical()
         );
+        if args.dry_run.is_dry() {
+            eprintln!("dry run: nothing recorded");
+            return Ok(exit::OK);
+        }
         if !upgrade_shared::prompt::confirm("Record the baseline?", yes)? {
             eprintln!("nothing changed");
             return Ok(exit::FINDINGS);

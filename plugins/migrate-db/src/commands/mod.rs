@@ -148,14 +148,13 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             backup,
             no_backup: _,
             yes,
-            dry_run,
         } => {
             let opts = apply::Options {
                 from: from.as_deref(),
                 to,
                 backup: backup.as_deref(),
                 yes: *yes,
-                dry_run: *dry_run,
+                dry_run: args.dry_run.is_dry(),
             };
             apply::run(&args, target, opts).await
         }

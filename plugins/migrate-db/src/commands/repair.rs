@@ -69,6 +69,10 @@ pub async fn run(
             script.file, setup.database
         );
         println!("Recorded as done by {who}, because: {reason}");
+        if args.dry_run.is_dry() {
+            eprintln!("dry run: nothing recorded");
+            return Ok(exit::OK);
+        }
         if !upgrade_shared::prompt::confirm("Record this repair?", yes)? {
             eprintln!("nothing changed");
             return Ok(exit::FINDINGS);
