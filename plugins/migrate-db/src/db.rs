@@ -54,6 +54,25 @@ impl Db {
         )
     }
 
+    /// The history table's rows, oldest first, with one short-lived client per query; `None`
+    /// while the table does not exist (a command that writes it reads it under the lock
+    /// instead: `commands::with_locked_history`).
+    pub async fn history(&self) -> anyhow::Result<Option<Vec<crate::history::Row>>> {
+        use crate::history;
+        let exists = self
+            .query(&history::exists(&self.database))
+            .await?
+            .first()
+            .is_some_and(|c| c != "0");
+        if !exists {
+            return Ok(None);
+        }
+        let rows = self
+            .query(&history::select(&history::table(&self.database)))
+            .await?;
+        Ok(Some(history::parse_rows(&rows.join("\n"))?))
+    }
+
     /// One query with its own short-lived client; rows as raw batch lines (`NULL` for NULL).
     pub async fn query(&self, sql: &str) -> anyhow::Result<Vec<String>> {
         let rows = self

@@ -7,7 +7,7 @@ use upgrade_shared::output::{self, Format};
 use crate::db::Db;
 use crate::render::{self, PlanDoc};
 use crate::{Args, Target};
-use crate::{decide, fingerprint, history, scripts};
+use crate::{decide, fingerprint, scripts};
 
 pub async fn run(args: &Args, target: &Target, from: Option<&str>, to: &str) -> anyhow::Result<u8> {
     let setup = super::setup(args, target)?;
@@ -17,20 +17,7 @@ pub async fn run(args: &Args, target: &Target, from: Option<&str>, to: &str) -> 
         None => {
             let (kube, namespace) = args.kube.client().await?;
             let db = Db::connect(&kube, &namespace, &setup).await?;
-            let exists = db
-                .query(&history::exists(&setup.database))
-                .await?
-                .first()
-                .is_some_and(|c| c != "0");
-            let rows = if exists {
-                history::parse_rows(
-                    &db.query(&history::select(&history::table(&setup.database)))
-                        .await?
-                        .join("\n"),
-                )?
-            } else {
-                Vec::new()
-            };
+            let rows = db.history().await?.unwrap_or_default();
             let running = super::running_version(&kube, &namespace, &setup.profile).await;
             let recorded = decide::current_version(&rows);
             let columns = if super::needs_fit(None, recorded.as_ref(), &running, &to) {

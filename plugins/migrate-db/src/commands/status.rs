@@ -7,7 +7,6 @@ use upgrade_shared::output::{self, Format};
 
 use crate::db::Db;
 use crate::decide;
-use crate::history;
 use crate::render::{self, ScriptStatus, StatusDoc};
 use crate::runner;
 use crate::{Args, Target};
@@ -16,20 +15,9 @@ pub async fn run(args: &Args, target: &Target) -> anyhow::Result<u8> {
     let setup = super::setup(args, target)?;
     let (kube, namespace) = args.kube.client().await?;
     let db = Db::connect(&kube, &namespace, &setup).await?;
-    let exists = db
-        .query(&history::exists(&setup.database))
-        .await?
-        .first()
-        .is_some_and(|c| c != "0");
-    let rows = if exists {
-        history::parse_rows(
-            &db.query(&history::select(&history::table(&setup.database)))
-                .await?
-                .join("\n"),
-        )?
-    } else {
-        Vec::new()
-    };
+    let history = db.history().await?;
+    let exists = history.is_some();
+    let rows = history.unwrap_or_default();
     let lock = runner::parse_holder(
         &db.query(&runner::holder_query(&runner::lock_name(&setup.database)))
             .await?,
