@@ -18,6 +18,18 @@ use crate::output::Format;
 /// How often the plain lines come without a terminal.
 pub const LINE_EVERY: Duration = Duration::from_secs(5);
 
+/// Environment variable setting how often the plain lines come instead (`30s`, `1m`; `0` for
+/// every update), for logs that want more or fewer of them.
+pub const EVERY_ENV: &str = "KUBECTL_UPGRADE_PROGRESS_EVERY";
+
+/// The interval [`EVERY_ENV`] asks for, or [`LINE_EVERY`] when it is unset or not a duration.
+fn line_every(value: Option<&str>) -> Duration {
+    match value.map(crate::flags::parse_duration) {
+        Some(Ok(d)) => d.0.unwrap_or(Duration::ZERO),
+        _ => LINE_EVERY,
+    }
+}
+
 /// What is counted: bytes (shown as KiB, MiB…) or items (files, entries).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
@@ -46,9 +58,14 @@ impl Mode {
         }
     }
 
-    /// The mode for this process's stderr.
+    /// The mode for this process's stderr (plain lines as often as [`EVERY_ENV`] asks).
     pub fn for_stderr(format: Format) -> Mode {
-        Mode::choose(format, std::io::stderr().is_terminal())
+        match Mode::choose(format, std::io::stderr().is_terminal()) {
+            Mode::Lines { .. } => Mode::Lines {
+                every: line_every(std::env::var(EVERY_ENV).ok().as_deref()),
+            },
+            mode => mode,
+        }
     }
 }
 
@@ -319,6 +336,14 @@ mod tests {
             Mode::choose(Format::Table, false),
             Mode::Lines { every: LINE_EVERY }
         );
+    }
+
+    #[test]
+    fn the_interval_of_plain_lines_can_be_set() {
+        assert_eq!(line_every(None), LINE_EVERY);
+        assert_eq!(line_every(Some("30s")), Duration::from_secs(30));
+        assert_eq!(line_every(Some("0")), Duration::ZERO);
+        assert_eq!(line_every(Some("soon")), LINE_EVERY);
     }
 
     #[test]
