@@ -136,7 +136,8 @@ enum Point {
     PodCreated,
     /// tar has written the first entries into DEST.
     DuringTar,
-    /// Every byte is in DEST: the copy is verifying.
+    /// Every byte is in DEST: the copy is verifying (its listing of DEST is held back until
+    /// the kill).
     DuringVerification,
 }
 
@@ -144,6 +145,18 @@ fn killed_and_run_again(point: Point, to_namespace: Option<&str>) {
     let (c, source) = setup(to_namespace);
     let dest_ns = to_namespace.unwrap_or(NS);
     let args = copy_args("kcopy", to_namespace);
+    // The source is listed while it is copied, the destination once the copy ends: its listing
+    // waits here until the plugin is killed, so the kill lands during verification.
+    let (listing_started, started) = std::sync::mpsc::channel();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    if matches!(point, Point::DuringVerification) {
+        c.guard
+            .faults()
+            .before_exec(&["tree-manifest", "/dest"], move || {
+                let _ = listing_started.send(());
+                let _ = released.recv_timeout(Duration::from_secs(60));
+            });
+    }
     let mut child = spawn(&c, &args);
     until(&format!("{point:?}"), || match point {
         Point::PodCreated => {
@@ -159,13 +172,17 @@ fn killed_and_run_again(point: Point, to_namespace: Option<&str>) {
             let dest = PathBuf::from(c.jsonpath(&["pv", &pv], "{.spec.hostPath.path}"));
             match point {
                 Point::DuringTar => std::fs::read_dir(&dest).is_ok_and(|mut d| d.next().is_some()),
-                _ => std::fs::metadata(dest.join("zz-large.bin"))
-                    .is_ok_and(|m| m.len() == 20_000_000),
+                _ => {
+                    started.try_recv().is_ok()
+                        && std::fs::metadata(dest.join("zz-large.bin"))
+                            .is_ok_and(|m| m.len() == 20_000_000)
+                }
             }
         }
     });
     child.kill().expect("SIGKILL");
     let _ = child.wait();
+    drop(release);
     assert_eq!(
         c.jsonpath(&["sts", "minio", "-n", NS], "{.spec.replicas}"),
         "0",

@@ -568,6 +568,151 @@ fn type_change_and_odd_names_are_reported_escaped() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The archive's digest: the source's taken as it streams, the destination's from its files
+
+/// The digest a copy or digest command printed on stderr.
+fn printed_digest(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let digests: Vec<String> = stderr.lines().filter_map(tree::digest_line).collect();
+    assert_eq!(digests.len(), 1, "one digest: {stderr}");
+    digests[0].clone()
+}
+
+/// Copies in one process, digesting the archive as it streams.
+fn copy_digest(src: &Path, dst: &Path) -> String {
+    let out = run(&tree::copy_and_digest_command(&path(src), &path(dst)));
+    assert!(
+        out.status.success(),
+        "copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed_digest(&out)
+}
+
+/// The digest of `root` archived again from its files.
+fn digest_of(root: &Path) -> String {
+    let out = run(&tree::digest_command(&path(root)));
+    assert!(
+        out.status.success(),
+        "digest failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    printed_digest(&out)
+}
+
+#[test]
+fn a_faithful_copy_archives_byte_for_byte_like_its_source() {
+    let s = Scratch::new("digest");
+    let (src, dst) = (s.dir("src"), s.dir("dst"));
+    build(&src, true);
+    fs::create_dir(dst.join("lost+found")).unwrap();
+    let sent = copy_digest(&src, &dst);
+    let v = verify(&src, &dst);
+    assert!(v.is_ok(), "{:#?}", v.differences);
+    assert_eq!(digest_of(&dst), sent, "the copy archives like the stream");
+    assert_eq!(digest_of(&src), sent, "the source archives the same again");
+
+    // Between two pods: the sending side digests what it sends, the receiving side extracts.
+    let dst2 = s.dir("dst2");
+    let pack_argv = tree::pack_and_digest_command(&path(&src));
+    let mut pack = Command::new(&pack_argv[0])
+        .args(&pack_argv[1..])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let unpack_argv = tree::unpack_command(&path(&dst2));
+    let unpack = Command::new(&unpack_argv[0])
+        .args(&unpack_argv[1..])
+        .stdin(pack.stdout.take().unwrap())
+        .output()
+        .unwrap();
+    let pack = pack.wait_with_output().unwrap();
+    assert!(pack.status.success() && unpack.status.success());
+    assert_eq!(printed_digest(&pack), sent);
+    assert_eq!(digest_of(&dst2), sent);
+    let progress: Vec<u64> = String::from_utf8_lossy(&pack.stderr)
+        .lines()
+        .filter_map(tree::progress_line)
+        .collect();
+    assert!(*progress.last().unwrap() >= BIG as u64, "{progress:?}");
+}
+
+#[test]
+fn anything_changed_after_the_copy_changes_the_digest() {
+    let cases: [(&str, &str); 6] = [
+        (
+            "content",
+            r#"printf 'hellO' > "$2/data/file"; touch -r "$1/data/file" "$2/data/file""#,
+        ),
+        ("mode", r#"chmod 0644 "$2/data/file""#),
+        ("owner", r#"chown 1:1 "$2/data/exec""#),
+        ("mtime", r#"touch -d '2030-01-01' "$2/empty""#),
+        (
+            "link",
+            r#"ln -sfn elsewhere "$2/rel"; touch -h -r "$1/rel" "$2/rel""#,
+        ),
+        (
+            "holes",
+            r#"cp --sparse=never "$2/sparse" "$2/dense"; mv "$2/dense" "$2/sparse"; touch -r "$1/sparse" "$2/sparse"; chown --reference="$1/sparse" "$2/sparse"; chmod --reference="$1/sparse" "$2/sparse""#,
+        ),
+    ];
+    for (what, change) in cases {
+        let s = Scratch::new(&format!("changed-{what}"));
+        let (src, dst) = (s.dir("src"), s.dir("dst"));
+        build(&src, false);
+        let sent = copy_digest(&src, &dst);
+        assert_eq!(digest_of(&dst), sent, "{what}: before the change");
+        sh(change, &[src.as_os_str(), dst.as_os_str()]);
+        assert_ne!(digest_of(&dst), sent, "{what}: after the change");
+        assert!(!verify(&src, &dst).is_ok(), "{what}: the files differ too");
+    }
+}
+
+#[test]
+fn the_copy_never_carries_lost_and_found() {
+    let s = Scratch::new("lostfound");
+    let (src, dst) = (s.dir("src"), s.dir("dst"));
+    fs::create_dir_all(src.join("lost+found")).unwrap();
+    fs::write(src.join("lost+found/#1234"), "orphan").unwrap();
+    fs::create_dir_all(src.join("sub/lost+found")).unwrap();
+    fs::write(src.join("sub/lost+found/kept"), "data").unwrap();
+    // The destination's own, as a fresh ext4 volume has it.
+    fs::create_dir(dst.join("lost+found")).unwrap();
+    let sent = copy_digest(&src, &dst);
+    assert!(!dst.join("lost+found/#1234").exists());
+    assert!(dst.join("sub/lost+found/kept").exists(), "only the root's");
+    assert_eq!(digest_of(&dst), sent);
+}
+
+#[test]
+fn digest_lines_are_recognised() {
+    let hex = "0a".repeat(64);
+    assert_eq!(
+        tree::digest_line(&format!("migrate-pv archive {hex}\n")),
+        Some(hex.clone())
+    );
+    assert_eq!(
+        tree::digest_line(&format!("migrate-pv archive {}", hex.to_uppercase())),
+        Some(hex.clone())
+    );
+    for other in [
+        "migrate-pv archive ".to_string(),
+        format!("migrate-pv archive {}", &hex[..126]),
+        format!("migrate-pv archive {}zz", &hex[..126]),
+        format!("tar: migrate-pv archive {hex}"),
+    ] {
+        assert_eq!(tree::digest_line(&other), None, "{other:?}");
+        assert!(!tree::is_report_line(&other), "{other:?}");
+    }
+    assert!(tree::is_report_line(&format!("migrate-pv archive {hex}")));
+    assert!(tree::is_report_line("tar: migrate-pv hashed 10240 (10KiB)"));
+    assert!(!tree::is_report_line(
+        "tar: ./x: Cannot open: Permission denied"
+    ));
+}
+
+// ---------------------------------------------------------------------------------------------
 // Failures of the copy itself
 
 fn tiny_source(s: &Scratch) -> PathBuf {
@@ -588,51 +733,70 @@ fn without_dac_override(argv: &[String]) -> Option<Output> {
     Some(out)
 }
 
+/// Both ways of copying in one pod: plain, and with the archive's digest.
+fn copy_commands(src: &Path, dst: &Path) -> [Vec<String>; 2] {
+    [
+        tree::copy_command(&path(src), &path(dst)),
+        tree::copy_and_digest_command(&path(src), &path(dst)),
+    ]
+}
+
 #[test]
 fn copy_fails_when_a_source_file_is_unreadable() {
     let s = Scratch::new("unreadable");
-    let (src, dst) = (tiny_source(&s), s.dir("dst"));
+    let src = tiny_source(&s);
     fs::set_permissions(
         src.join("secret"),
         std::os::unix::fs::PermissionsExt::from_mode(0o000),
     )
     .unwrap();
-    let Some(out) = without_dac_override(&tree::copy_command(&path(&src), &path(&dst))) else {
-        eprintln!("setpriv is not available; skipped");
-        return;
-    };
-    // The extracting tar succeeds; only pipefail turns the reading tar's failure into ours.
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
-    assert!(dst.join("readable").exists());
+    for i in 0..2 {
+        let dst = s.dir(&format!("dst{i}"));
+        let Some(out) = without_dac_override(&copy_commands(&src, &dst)[i]) else {
+            eprintln!("setpriv is not available; skipped");
+            return;
+        };
+        // The extracting tar succeeds; only pipefail turns the reading tar's failure into ours.
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
+        assert!(dst.join("readable").exists());
+    }
 }
 
 #[test]
 fn copy_fails_when_the_source_is_missing() {
     let s = Scratch::new("nosource");
     let dst = s.dir("dst");
-    let out = run(&tree::copy_command(&path(&s.0.join("absent")), &path(&dst)));
-    assert!(!out.status.success());
+    for argv in copy_commands(&s.0.join("absent"), &dst) {
+        assert!(!run(&argv).status.success(), "{:?}", &argv[3..]);
+    }
+    let pack = run(&tree::pack_and_digest_command(&path(&s.0.join("absent"))));
+    assert!(!pack.status.success());
 }
 
 #[test]
 fn copy_fails_when_the_destination_is_not_writable() {
     let s = Scratch::new("readonly");
-    let (src, dst) = (tiny_source(&s), s.dir("dst"));
-    fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
-    let Some(out) = without_dac_override(&tree::copy_command(&path(&src), &path(&dst))) else {
-        eprintln!("setpriv is not available; skipped");
-        return;
-    };
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let src = tiny_source(&s);
+    for i in 0..2 {
+        // A failed extraction still gives the root the source's mode at the end: a fresh
+        // destination each time.
+        let dst = s.dir(&format!("dst{i}"));
+        fs::set_permissions(&dst, std::os::unix::fs::PermissionsExt::from_mode(0o555)).unwrap();
+        let Some(out) = without_dac_override(&copy_commands(&src, &dst)[i]) else {
+            eprintln!("setpriv is not available; skipped");
+            return;
+        };
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[test]
@@ -653,23 +817,26 @@ fn copy_fails_on_a_read_only_mount() {
     .map(|a| a.to_string())
     .collect();
     argv.push(path(&dst));
-    argv.extend(tree::copy_command(&path(&src), &path(&dst)));
     let probe = run(&["unshare".into(), "--mount".into(), "true".into()]);
     if !probe.status.success() {
         eprintln!("cannot create a mount namespace here; skipped");
         return;
     }
-    let out = run(&argv);
-    assert!(
-        !out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for copy in copy_commands(&src, &dst) {
+        let mut argv = argv.clone();
+        argv.extend(copy);
+        let out = run(&argv);
+        assert!(
+            !out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("Read-only file system"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -905,6 +1072,10 @@ fn progress_lines_are_recognised() {
     assert_eq!(
         tree::progress_line("Total bytes written: 30013440 (29MiB, 1.1GiB/s)\n"),
         Some(30_013_440)
+    );
+    assert_eq!(
+        tree::progress_line("tar: migrate-pv hashed 20459520 (20MiB, 1.2GiB/s)"),
+        Some(20_459_520)
     );
     for other in [
         "tar: ./sock: socket ignored",

@@ -111,11 +111,15 @@ pub async fn handle(shared: Arc<Shared>, t: Target, req: Request<Incoming>) -> R
     };
     let v5 = protocol.starts_with("v5");
     let cuts = shared.faults.exec_cuts();
+    let meddling = shared.faults.meddling(&exec.command);
     tokio::spawn(async move {
         if let Ok(upgraded) = hyper::upgrade::on(req).await {
             let ws =
                 WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-            run(ws, exec, v5, cuts).await;
+            for before in meddling.before {
+                let _ = tokio::task::spawn_blocking(before).await;
+            }
+            run(ws, exec, v5, cuts, meddling.flip_stdout).await;
         }
     });
     let mut r = respond(101, "application/octet-stream", bytes::Bytes::new());
@@ -146,12 +150,23 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(v.into())
 }
 
-async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {
+/// Sends what `r` gives on `channel`, with the byte at offset `flip` inverted if one is given.
+async fn pump(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    channel: u8,
+    tx: mpsc::Sender<Message>,
+    flip: Option<u64>,
+) {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut offset = 0u64;
     loop {
         match r.read(&mut buf).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                if let Some(at) = flip.filter(|at| (offset..offset + n as u64).contains(at)) {
+                    buf[(at - offset) as usize] ^= 0xff;
+                }
+                offset += n as u64;
                 if tx.send(frame(channel, &buf[..n])).await.is_err() {
                     return;
                 }
@@ -165,6 +180,7 @@ async fn run<S>(
     exec: ExecRequest,
     v5: bool,
     mut cuts: tokio::sync::watch::Receiver<u64>,
+    flip_stdout: Option<u64>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -204,11 +220,17 @@ async fn run<S>(
         }
     };
     let (tx, mut rx) = mpsc::channel::<Message>(16);
-    let out = tokio::spawn(pump(child.stdout.take().expect("piped"), 1, tx.clone()));
+    let out = tokio::spawn(pump(
+        child.stdout.take().expect("piped"),
+        1,
+        tx.clone(),
+        flip_stdout,
+    ));
     let err = tokio::spawn(pump(
         child.stderr.take().expect("piped"),
         if exec.tty { 1 } else { 2 },
         tx.clone(),
+        None,
     ));
     drop(tx);
     let mut stdin = child.stdin.take();

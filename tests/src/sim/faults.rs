@@ -1,5 +1,7 @@
 //! Fault injection for reliability tests: failing or delaying the next requests to a resource,
-//! dropping open watches and cutting exec streams. Container kills live in the kubelet.
+//! dropping open watches, cutting exec streams, and meddling with one exec: running something
+//! (changing a volume's files) just before its command starts, or flipping a byte of what it
+//! prints, as a broken network or disk could. Container kills live in the kubelet.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,8 +29,31 @@ pub struct FaultRule {
     pub delay: Duration,
 }
 
+/// What is done to the next exec whose command has every one of `arguments` among its own.
+struct ExecRule {
+    arguments: Vec<String>,
+    action: ExecAction,
+}
+
+enum ExecAction {
+    /// Run this just before the command starts.
+    Before(Box<dyn FnOnce() + Send>),
+    /// Invert the byte at this offset of the command's stdout.
+    FlipStdout(u64),
+}
+
+/// What the exec handler is to do to one command.
+#[derive(Default)]
+pub(crate) struct ExecMeddling {
+    /// Run before the command starts.
+    pub before: Vec<Box<dyn FnOnce() + Send>>,
+    /// Offset of stdout's byte to invert.
+    pub flip_stdout: Option<u64>,
+}
+
 /// The fault injector shared by the server.
 pub struct Faults {
+    exec_rules: Mutex<Vec<ExecRule>>,
     rules: Mutex<Vec<FaultRule>>,
     drops: watch::Sender<u64>,
     cuts: watch::Sender<u64>,
@@ -40,6 +65,7 @@ pub struct Faults {
 impl Default for Faults {
     fn default() -> Self {
         Self {
+            exec_rules: Mutex::new(Vec::new()),
             rules: Mutex::new(Vec::new()),
             drops: watch::channel(0).0,
             cuts: watch::channel(0).0,
@@ -125,6 +151,46 @@ impl Faults {
     /// Cuts every open exec stream without a status.
     pub fn cut_exec_streams(&self) {
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Runs `action` just before the next exec command that has each of `arguments` among
+    /// its own (a script's `$0` and a path, for instance) starts. The command waits for it, so
+    /// a test can hold a command back until it has done something else.
+    pub fn before_exec(&self, arguments: &[&str], action: impl FnOnce() + Send + 'static) {
+        self.add_exec(arguments, ExecAction::Before(Box::new(action)));
+    }
+
+    /// Inverts the byte at `offset` of the stdout of the next exec command that has each of
+    /// `arguments` among its own.
+    pub fn flip_exec_stdout(&self, arguments: &[&str], offset: u64) {
+        self.add_exec(arguments, ExecAction::FlipStdout(offset));
+    }
+
+    fn add_exec(&self, arguments: &[&str], action: ExecAction) {
+        self.exec_rules
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(ExecRule {
+                arguments: arguments.iter().map(|a| a.to_string()).collect(),
+                action,
+            });
+    }
+
+    /// Takes the rules that match `command`: each applies once.
+    pub(crate) fn meddling(&self, command: &[String]) -> ExecMeddling {
+        let mut rules = self.exec_rules.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = ExecMeddling::default();
+        let (matching, kept): (Vec<_>, Vec<_>) = rules
+            .drain(..)
+            .partition(|r| r.arguments.iter().all(|want| command.contains(want)));
+        *rules = kept;
+        for rule in matching {
+            match rule.action {
+                ExecAction::Before(f) => out.before.push(f),
+                ExecAction::FlipStdout(at) => out.flip_stdout = Some(at),
+            }
+        }
+        out
     }
 
     pub(crate) fn watch_drops(&self) -> watch::Receiver<u64> {

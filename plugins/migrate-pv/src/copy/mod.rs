@@ -1,5 +1,7 @@
 //! `copy SOURCE DEST`: a short-lived migration pod mounts SOURCE read-only and DEST, copies
-//! with GNU tar, then both sides are listed and compared (and hashed with `--verify=checksum`).
+//! with GNU tar, and both sides are listed and compared; with `--verify=checksum` the archive
+//! is digested as it streams and the destination archived again to match it (see
+//! [`verify`]).
 //! The pod is removed at the end, also on failure, and quiesced owners are scaled back. Across
 //! namespaces each side has its own pod and the archive streams through this process.
 
@@ -8,6 +10,7 @@ mod pod;
 pub mod proof;
 mod require;
 mod stream;
+pub mod verify;
 
 use std::collections::BTreeMap;
 
@@ -21,7 +24,7 @@ use upgrade_shared::scale;
 
 use pod::{Side, remove_pod};
 pub use pod::{migration_pod, placement, pod_name};
-use stream::copy_in_pods;
+use verify::{ContentCheck, Proven, copy_in_pods};
 
 /// Default image: small, public, and carries GNU tar, findutils, coreutils and sort.
 pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
@@ -31,7 +34,8 @@ pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
 pub enum Verify {
     /// Compare type, size, mode, owner, mtime and link targets of every entry.
     Manifest,
-    /// Also compare a sha256 of every regular file.
+    /// Also compare every regular file's content: the digest of the archive as it streamed
+    /// against the destination archived again, and a sha256 of every file where they differ.
     Checksum,
 }
 
@@ -54,7 +58,8 @@ pub struct CopyArgs {
     /// Storage class of a created DEST (default: SOURCE's).
     #[arg(long, requires = "create")]
     pub storage_class: Option<String>,
-    /// Image of the migration pod; it needs GNU tar, find, sort, sha256sum, du and df.
+    /// Image of the migration pod; it needs bash, GNU tar, find, sort, tee, sha256sum, b2sum, du
+    /// and df.
     #[arg(long, default_value = DEFAULT_IMAGE)]
     pub image: String,
     /// Scale the owners of pods that mount SOURCE to zero for the copy, and back afterwards.
@@ -112,6 +117,9 @@ pub struct CopyReport {
     pub namespace: String,
     pub verified: bool,
     pub verify: String,
+    /// How contents were compared with `--verify=checksum`: `archive` or `per-file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksums: Option<ContentCheck>,
     pub files: u64,
     pub directories: u64,
     pub symlinks: u64,
@@ -408,7 +416,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
     steps.push(format!(
         "verify: compare every entry's type, size, mode, owner, mtime and link target{}",
         if c.verify == Verify::Checksum {
-            ", and a sha256 of every file"
+            ", and the content of every file (the archive's digest as it streamed against /dest archived again; a sha256 of every file where they differ)"
         } else {
             ""
         }
@@ -538,7 +546,11 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         remove_pod(args.timeouts().bind, &dst_side).await;
     }
     let restore_error = scale::restore(cluster, &owners).await.err();
-    let (verification, digest) = outcome?;
+    let Proven {
+        verification,
+        digest,
+        content,
+    } = outcome?;
     if let Some(e) = restore_error {
         return Err(e);
     }
@@ -567,6 +579,7 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         namespace: cluster.namespace.clone(),
         verified: verification.is_ok(),
         verify: format!("{:?}", c.verify).to_lowercase(),
+        checksums: content,
         files: verification.files,
         directories: verification.dirs,
         symlinks: verification.symlinks,
@@ -596,13 +609,16 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         let mut text = String::new();
         if report.verified {
             text.push_str(&format!(
-                "{} {} files, {} directories, {} symlinks, {} — identical ({})\n",
+                "{} {} files, {} directories, {} symlinks, {} — identical ({}{})\n",
                 styles.good("verified:"),
                 report.files,
                 report.directories,
                 report.symlinks,
                 human(report.bytes),
-                report.verify
+                report.verify,
+                content
+                    .map(|c| format!(": {}", c.describe()))
+                    .unwrap_or_default()
             ));
         } else {
             text.push_str(&format!(

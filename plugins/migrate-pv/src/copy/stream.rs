@@ -1,21 +1,19 @@
-//! Commands in the migration pods: exec with stdout saved to a file and stderr read for
-//! progress, the archive streamed between two pods, and the copy's measure-copy-verify order.
+//! Commands in the migration pods: exec with stdout saved to a file (and watched as it comes)
+//! and stderr read for progress, and the archive streamed between two pods.
 
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use upgrade_shared::progress::Progress;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use super::pod::{Side, start_pod};
-use super::{CopyArgs, Verify, human};
-use crate::{Args, tree};
+use crate::tree;
 use upgrade_shared::cluster::describe;
 
 /// How long the readers of a finished exec may take to drain what already arrived.
 pub(super) const DRAIN: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Reads stderr lines, handing each to `on_line`; returns the last one that is not progress,
-/// the line that explains a failure.
+/// Reads stderr lines, handing each to `on_line`; returns the last one that is not the
+/// command's report of its own work (progress, digest), the line that explains a failure.
 async fn stderr_lines(
     stderr: impl tokio::io::AsyncRead + Unpin,
     on_line: &mut dyn FnMut(&str),
@@ -24,7 +22,7 @@ async fn stderr_lines(
     let mut lines = tokio::io::BufReader::new(stderr).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         on_line(&line);
-        if !line.trim().is_empty() && tree::progress_line(&line).is_none() {
+        if !line.trim().is_empty() && !tree::is_report_line(&line) {
             last = line;
         }
     }
@@ -57,12 +55,19 @@ pub(super) struct Exec {
     message: String,
 }
 
-/// Runs argv in the pod, saving stdout to a temp file and feeding stderr lines to `on_line`.
+/// What is done with an exec's output as it arrives: stdout chunks (before they are saved) and
+/// stderr lines.
+pub(super) struct Watch<'a> {
+    pub stdout: &'a mut dyn FnMut(&[u8]),
+    pub stderr: &'a mut dyn FnMut(&str),
+}
+
+/// Runs argv in the pod, saving stdout to a temp file and handing its output to `watch`.
 pub(super) async fn exec(
     pods: &Api<Pod>,
     pod: &str,
     argv: Vec<String>,
-    on_line: &mut dyn FnMut(&str),
+    watch: Watch<'_>,
 ) -> anyhow::Result<Exec> {
     let params = upgrade_shared::exec::attach_params()
         .container("migrate")
@@ -82,14 +87,23 @@ pub(super) async fn exec(
         .stderr()
         .ok_or_else(|| anyhow::anyhow!("no stderr from pod/{pod}"))?;
     let status = process.take_status();
+    let on_stdout = watch.stdout;
     let copy_out = async {
-        tokio::io::copy(&mut stdout, &mut out).await?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = stdout.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            on_stdout(&buf[..n]);
+            out.write_all(&buf[..n]).await?;
+        }
         out.flush().await?;
         Ok::<_, std::io::Error>(())
     };
     let join = process.join();
     tokio::pin!(join);
-    let readers = async { tokio::join!(copy_out, stderr_lines(stderr, on_line)) };
+    let readers = async { tokio::join!(copy_out, stderr_lines(stderr, watch.stderr)) };
     let (read, joined) = read_until_closed(readers, join.as_mut()).await;
     let (copied, last_err) = read.unwrap_or_else(|| (Err(cut()), String::new()));
     copied?;
@@ -117,14 +131,15 @@ pub(super) async fn exec(
     })
 }
 
+/// [`exec`] that fails unless the command succeeded, naming `what` failed where.
 pub(super) async fn exec_ok(
-    pods: &Api<Pod>,
-    pod: &str,
+    side: &Side,
     argv: Vec<String>,
     what: &str,
-    on_line: &mut dyn FnMut(&str),
+    watch: Watch<'_>,
 ) -> anyhow::Result<tempfile::NamedTempFile> {
-    let r = exec(pods, pod, argv, on_line).await?;
+    let (pods, pod) = (side.cluster.pods(), side.pod.as_str());
+    let r = exec(&pods, pod, argv, watch).await?;
     if !r.success {
         anyhow::bail!("{what} failed in pod/{pod}: {}", r.message);
     }
@@ -136,14 +151,20 @@ pub(super) async fn run_in(
     argv: Vec<String>,
     what: &str,
 ) -> anyhow::Result<tempfile::NamedTempFile> {
-    exec_ok(&side.cluster.pods(), &side.pod, argv, what, &mut |_| {}).await
+    let watch = Watch {
+        stdout: &mut |_| {},
+        stderr: &mut |_| {},
+    };
+    exec_ok(side, argv, what, watch).await
 }
 
 /// Streams a tar archive from the source pod into the destination pod through this process,
-/// in constant memory. Both ends must report success.
+/// in constant memory. Both ends must report success. With `digest` the source pod also
+/// digests the archive it sends (a line for `on_line`), before it crosses any network.
 pub(super) async fn pipe_copy(
     src: &Side,
     dst: &Side,
+    digest: bool,
     on_line: &mut dyn FnMut(&str),
 ) -> anyhow::Result<()> {
     let out_params = upgrade_shared::exec::attach_params()
@@ -158,7 +179,15 @@ pub(super) async fn pipe_copy(
         .stderr(true);
     let (src_pods, dst_pods) = (src.cluster.pods(), dst.cluster.pods());
     let mut pack = src_pods
-        .exec(&src.pod, tree::pack_command("/source"), &out_params)
+        .exec(
+            &src.pod,
+            if digest {
+                tree::pack_and_digest_command("/source")
+            } else {
+                tree::pack_command("/source")
+            },
+            &out_params,
+        )
         .await
         .map_err(|e| anyhow::anyhow!("cannot exec in pod/{}: {}", src.pod, describe(&e)))?;
     let mut unpack = dst_pods
@@ -268,95 +297,6 @@ pub(super) async fn measure_source(
     .await;
     super::remove_pod(timeout, side).await;
     measured
-}
-
-/// Measures, copies and verifies, with one pod (same namespace) or two (across namespaces).
-pub(super) async fn copy_in_pods(
-    args: &Args,
-    c: &CopyArgs,
-    src: &Side,
-    dst: &Side,
-) -> anyhow::Result<(tree::Verification, String)> {
-    let same = src.pod == dst.pod && src.cluster.namespace == dst.cluster.namespace;
-    start_pod(args.timeouts().bind, src).await?;
-    if !same {
-        start_pod(args.timeouts().bind, dst).await?;
-    }
-    let (used, free) = if same {
-        let space = run_in(
-            src,
-            tree::space_command("/source", "/dest"),
-            "measuring space",
-        )
-        .await?;
-        tree::parse_space(&std::fs::read_to_string(space.path())?)?
-    } else {
-        let used = run_in(src, tree::used_command("/source"), "measuring /source").await?;
-        let avail = run_in(dst, tree::avail_command("/dest"), "measuring /dest").await?;
-        let text = format!(
-            "{} {}",
-            std::fs::read_to_string(used.path())?.trim(),
-            std::fs::read_to_string(avail.path())?.trim()
-        );
-        tree::parse_space(&text)?
-    };
-    // A volume backed by a shared filesystem (hostPath, local-path, NFS exports) shows the
-    // whole filesystem's free space; the claim's capacity is the limit the user asked for.
-    let capacity = dst
-        .cluster
-        .claim(&c.dest)
-        .await?
-        .as_ref()
-        .and_then(claim_bytes)
-        .unwrap_or(u64::MAX);
-    let avail = free.min(capacity);
-    if used > avail {
-        anyhow::bail!(
-            "pvc/{} is too small: /source uses {} but /dest has {} free; nothing was copied",
-            c.dest,
-            human(used),
-            human(avail)
-        );
-    }
-    let progress = Progress::bytes("copying", Some(used), args.output.format);
-    let mut on_progress = |line: &str| {
-        if let Some(done) = tree::progress_line(line) {
-            progress.set(done);
-        }
-    };
-    if same {
-        exec_ok(
-            &src.cluster.pods(),
-            &src.pod,
-            tree::copy_command("/source", "/dest"),
-            "the copy",
-            &mut on_progress,
-        )
-        .await?;
-    } else {
-        pipe_copy(src, dst, &mut on_progress).await?;
-    }
-    progress.finish();
-    let open = |f: &tempfile::NamedTempFile| -> anyhow::Result<std::io::BufReader<std::fs::File>> {
-        Ok(std::io::BufReader::new(f.reopen()?))
-    };
-    let listed_src = run_in(src, tree::manifest_command("/source"), "listing /source").await?;
-    let digest = file_sha256(&listed_src)?;
-    let listed_dst = run_in(dst, tree::manifest_command("/dest"), "listing /dest").await?;
-    let mut verification = tree::compare(
-        tree::entries(open(&listed_src)?),
-        tree::entries(open(&listed_dst)?),
-    )?;
-    if c.verify == Verify::Checksum {
-        let summed_src = run_in(src, tree::checksum_command("/source"), "hashing /source").await?;
-        let summed_dst = run_in(dst, tree::checksum_command("/dest"), "hashing /dest").await?;
-        tree::compare_checksums(
-            tree::checksums(open(&summed_src)?),
-            tree::checksums(open(&summed_dst)?),
-            &mut verification,
-        )?;
-    }
-    Ok((verification, digest))
 }
 
 /// sha256 (hex) of a file's contents.

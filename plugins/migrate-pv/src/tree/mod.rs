@@ -1,5 +1,5 @@
-//! File-tree copy and proof: the commands the migration pod runs to copy and measure, and the
-//! comparison of two listings. The listing and hashing commands and their readers live in
+//! File-tree copy and proof: the commands the migration pod runs to copy and measure (the
+//! archive that carries the copy is [`archive`]'s), and the comparison of two listings. The listing and hashing commands and their readers live in
 //! [`upgrade_shared::tree`] (re-exported here), where upgrade-verify digests trees with them.
 //! No cluster code lives here, so every decision is testable against real directories on the
 //! local machine.
@@ -18,18 +18,21 @@
 //! sparse files that became dense (see [`SPARSE_SLACK`]). Entries on one side only are reported
 //! as missing or extra.
 //!
-//! Deliberately not compared: atime and ctime (no copy can keep ctime); directory sizes and link
+//! Deliberately not compared: atime and ctime (no copy can keep ctime, and the archive carries
+//! neither: see [`archive`]); directory sizes and link
 //! counts (they depend on the file system); device numbers of device nodes (find cannot print
 //! them); xattrs, ACLs and file capabilities (not copied either); sockets, which tar cannot
 //! archive and which are stale once the application is stopped (skipped on both sides);
 //! a directory named `lost+found` at the root, which belongs to the file system (ext4 creates it
-//! on a fresh destination even when the source has none) and is left out of both listings.
+//! on a fresh destination even when the source has none): it is neither copied nor listed.
 //!
 //! Paths longer than PATH_MAX (4096 bytes) make the listing and hashing commands fail loudly
 //! (they stat paths by name); tar copies them.
 //!
 //! The root itself is not listed: both roots are mount points. Its mode, owner and mtime are
 //! still copied, by the `.` member of the archive, and the integration tests check that.
+
+pub mod archive;
 
 use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
@@ -41,31 +44,10 @@ pub use upgrade_shared::tree::{
 };
 use upgrade_shared::tree::{bash, mtime_key};
 
-/// Bash script of [`copy_command`]: `$1` is the source, `$2` the destination. `pipefail` makes a
-/// failure of either tar fail the whole command. The POSIX format keeps nanosecond mtimes, long
-/// and non-UTF-8 names and large ids; `--delay-directory-restore` sets directory modes and times
-/// only after everything inside them exists.
-const COPY_SCRIPT: &str = r#"set -euo pipefail
-export LC_ALL=C
-tar --create --file=- --directory="$1" --format=posix --sparse --numeric-owner \
-    --totals --checkpoint=1000 --checkpoint-action='echo=migrate-pv copied %{w}T' . |
-  tar --extract --file=- --directory="$2" --preserve-permissions --same-owner --numeric-owner \
-    --delay-directory-restore
-"#;
-
-/// Bash script of [`pack_command`]: the sending half of [`COPY_SCRIPT`], archive on stdout.
-const PACK_SCRIPT: &str = r#"set -euo pipefail
-export LC_ALL=C
-tar --create --file=- --directory="$1" --format=posix --sparse --numeric-owner \
-    --totals --checkpoint=1000 --checkpoint-action='echo=migrate-pv copied %{w}T' .
-"#;
-
-/// Bash script of [`unpack_command`]: the receiving half of [`COPY_SCRIPT`], archive on stdin.
-const UNPACK_SCRIPT: &str = r#"set -euo pipefail
-export LC_ALL=C
-tar --extract --file=- --directory="$1" --preserve-permissions --same-owner --numeric-owner \
-    --delay-directory-restore
-"#;
+pub use archive::{
+    copy_and_digest_command, copy_command, digest_command, digest_line, is_report_line,
+    pack_and_digest_command, pack_command, progress_line, unpack_command,
+};
 
 /// Bash script of [`used_command`].
 const USED_SCRIPT: &str = r#"set -euo pipefail
@@ -88,11 +70,6 @@ avail=${avail##*$'\n'}
 printf '%s %s\n' "${used%%$'\t'*}" "${avail// /}"
 "#;
 
-/// What the copy's checkpoints print after tar's `tar: ` prefix, before the byte count.
-const PROGRESS_MARKER: &str = "migrate-pv copied ";
-/// What `tar --totals` prints once the archive is complete, before the byte count.
-const TOTALS_MARKER: &str = "Total bytes written: ";
-
 /// A sparse source file counts as "became dense" when its destination allocation is more than
 /// twice the source's and larger by more than this many bytes. The slack absorbs block-size and
 /// preallocation differences between file systems; a 1 GiB hole filled with zeros exceeds it
@@ -101,24 +78,6 @@ pub const SPARSE_SLACK: u64 = 64 * 1024;
 
 /// At most this many differences are kept; the rest are only counted.
 pub const MAX_DIFFERENCES: usize = 100;
-
-/// argv copying everything in `source` into `dest` with owners, modes, times, links, holes and
-/// odd names kept. It exits non-zero when either side of the tar pipeline fails and prints
-/// progress lines to stderr that [`progress_line`] reads.
-pub fn copy_command(source: &str, dest: &str) -> Vec<String> {
-    bash(COPY_SCRIPT, "migrate-pv-copy", &[source, dest])
-}
-
-/// argv writing a tar archive of `source` to stdout (the sending half of [`copy_command`],
-/// for copies between pods); progress on stderr as with the copy.
-pub fn pack_command(source: &str) -> Vec<String> {
-    bash(PACK_SCRIPT, "migrate-pv-pack", &[source])
-}
-
-/// argv extracting a tar archive from stdin into `dest` (the receiving half).
-pub fn unpack_command(dest: &str) -> Vec<String> {
-    bash(UNPACK_SCRIPT, "migrate-pv-unpack", &[dest])
-}
 
 /// argv printing the bytes `source` uses.
 pub fn used_command(source: &str) -> Vec<String> {
@@ -147,17 +106,6 @@ pub fn parse_space(out: &str) -> Result<(u64, u64), TreeError> {
         Some(_) => Err(bad()),
         None => Ok((used, avail)),
     }
-}
-
-/// Bytes copied so far, from one stderr line of [`copy_command`]; `None` for any other line.
-pub fn progress_line(line: &str) -> Option<u64> {
-    let line = line.trim();
-    let rest = line.strip_prefix("tar: ").unwrap_or(line);
-    let count = rest
-        .strip_prefix(PROGRESS_MARKER)
-        .or_else(|| rest.strip_prefix(TOTALS_MARKER))?;
-    let digits = count.split(|c: char| !c.is_ascii_digit()).next()?;
-    digits.parse().ok()
 }
 
 /// One way in which the destination differs from the source.
