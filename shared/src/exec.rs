@@ -290,7 +290,10 @@ async fn run_unbounded(
     };
     let receive = async {
         let copied = async {
-            tokio::io::copy(&mut out, stdout).await?;
+            // Whole stream buffers at a time, not `copy`'s 8 KiB: a dump's or a copy's sink
+            // then takes a few large writes instead of tens of thousands of small ones.
+            let mut out = tokio::io::BufReader::with_capacity(STREAM_BUFFER, &mut out);
+            tokio::io::copy_buf(&mut out, stdout).await?;
             stdout.flush().await
         };
         tokio::join!(copied, stderr_lines(err, on_stderr))
