@@ -5,7 +5,7 @@
 //! What a reader may rely on:
 //! - `sha256` and `bytes` are of the file exactly as stored (compressed when `compression` is
 //!   set); `sql_sha256` and `sql_bytes` of the SQL text inside it, which is what the pod
-//!   produced (its own in-pod `sha256sum` agreed, or the dump was not kept).
+//!   produced (its own in-pod sha256 agreed, or the dump was not kept).
 //! - `verified` is true only when every check of the dump passed: the dump process's own exit
 //!   status 0, the `-- Dump completed` trailer, the local and in-pod digests equal, and every
 //!   table's rows counted. A dump that fails any of them is kept only as `FILE.partial`, so a

@@ -3,8 +3,8 @@
 //! itself before it is called done.
 //!
 //! In the pod, the dump program writes into a FIFO read by `tee`, which sends the bytes to the
-//! exec's stdout, to `sha256sum` (the pod's own digest of what it sent) and, with
-//! `--to-volume`, to `PATH.partial`. The script reports the dump program's own exit status
+//! exec's stdout, to the pod's own sha256 of what it sent ([`DIGEST`]: OpenSSL or
+//! `sha256sum`) and, with `--to-volume`, to `PATH.partial`. The script reports the dump program's own exit status
 //! (`wait` on its pid, not the shell's or tee's) and the digests on stderr as
 //! `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector (sha256,
 //! rows, trailer) and, with `--output`, into `FILE.partial`. Only when the exit status is 0,
@@ -32,15 +32,25 @@ use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
 use crate::sqlfile::DumpSink;
 use crate::{Args, Command, DryRun, connect};
 
-/// The script body after the client prelude: `$1` is the volume path or `-`.
+/// Defines `digest`, the pod's sha256 of stdin with the hex digest first: OpenSSL's when the
+/// container has one that gives the right answer (it uses the CPU's SHA instructions), else
+/// coreutils' `sha256sum`, which does not and costs several times the CPU for the same digest.
+pub const DIGEST: &str = r#"empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
+if command -v openssl >/dev/null 2>&1 && [ "$(openssl dgst -sha256 -r </dev/null 2>/dev/null | cut -c1-64)" = "$empty" ]; then
+  digest() { openssl dgst -sha256 -r; }
+elif command -v sha256sum >/dev/null 2>&1; then
+  digest() { sha256sum; }
+else
+  echo "kubectl-upgrade-backup: sha256sum is not in the container" >&2; exit 69
+fi
+"#;
+
+/// The script body after the client prelude and [`DIGEST`]: `$1` is the volume path or `-`.
 pub const DUMP_BODY: &str = r#"vol=$1
 shift
-for c in tee sha256sum mkfifo cut; do
-  command -v "$c" >/dev/null 2>&1 || { echo "kubectl-upgrade-backup: $c is not in the container" >&2; exit 69; }
-done
 new_cnf
 mkfifo "$d/out" "$d/sum" || exit 70
-sha256sum < "$d/sum" > "$d/sha" &
+digest < "$d/sum" > "$d/sha" &
 s=$!
 "$tool" --defaults-extra-file="$cnf" "$@" > "$d/out" &
 p=$!
@@ -54,10 +64,20 @@ echo "kubectl-upgrade-backup: dump-exit=$rc tee-exit=$t sha256=$(cut -c1-64 "$d/
 [ "$t" -eq 0 ] || { echo "kubectl-upgrade-backup: writing the dump failed in the container" >&2; exit 74; }
 if [ "$vol" != "-" ]; then
   sync
-  echo "kubectl-upgrade-backup: volume-sha256=$(sha256sum < "$vol.partial" | cut -c1-64)" >&2
+  echo "kubectl-upgrade-backup: volume-sha256=$(digest < "$vol.partial" | cut -c1-64)" >&2
 fi
 exit 0
 "#;
+
+/// The whole body run after the client prelude: the tools it needs, [`DIGEST`], [`DUMP_BODY`].
+pub fn dump_script() -> String {
+    format!(
+        r#"for c in tee mkfifo cut; do
+  command -v "$c" >/dev/null 2>&1 || {{ echo "kubectl-upgrade-backup: $c is not in the container" >&2; exit 69; }}
+done
+{DIGEST}{DUMP_BODY}"#
+    )
+}
 
 const MARK: &str = "kubectl-upgrade-backup: ";
 
@@ -187,7 +207,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     script_args.extend(plan.args());
     let ran = s
         .run_script(
-            DUMP_BODY,
+            &dump_script(),
             &s.tools.dump.clone(),
             &script_args,
             None,
@@ -527,6 +547,56 @@ mod tests {
         assert_eq!(r.volume_sha256.as_deref(), Some("def"));
         r.line("kubectl-upgrade-backup: writing the dump failed in the container");
         assert_eq!(r.last_error, "writing the dump failed in the container");
+    }
+
+    /// Runs [`DIGEST`] and `digest` on "abc" with only the named tools on PATH.
+    fn digest_with(tools: &[&str], fake_openssl: Option<&str>) -> std::process::Output {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        for t in tools {
+            let real = ["/usr/bin", "/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(t))
+                .find(|p| p.exists())
+                .unwrap_or_else(|| panic!("{t} is installed"));
+            std::os::unix::fs::symlink(real, dir.path().join(t)).unwrap();
+        }
+        if let Some(out) = fake_openssl {
+            let fake = dir.path().join("openssl");
+            std::fs::write(&fake, format!("#!/bin/sh\ncat >/dev/null\necho '{out}'\n")).unwrap();
+            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("{DIGEST}printf abc | digest | cut -c1-64"))
+            .env("PATH", dir.path())
+            .output()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_pod_digest_is_sha256_from_openssl_or_sha256sum_and_a_wrong_openssl_is_passed_over() {
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let stdout =
+            |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
+        let openssl_installed = ["/usr/bin/openssl", "/bin/openssl"]
+            .iter()
+            .any(|p| Path::new(p).exists());
+        if openssl_installed {
+            let o = digest_with(&["openssl", "cut"], None);
+            assert_eq!(stdout(&o), abc, "openssl: {o:?}");
+        }
+        let o = digest_with(&["sha256sum", "cut"], None);
+        assert_eq!(stdout(&o), abc, "sha256sum: {o:?}");
+        // An openssl whose digest is not sha256 (another build, another output) is not used.
+        let o = digest_with(&["sha256sum", "cut"], Some("0123 *stdin"));
+        assert_eq!(stdout(&o), abc, "fallback: {o:?}");
+        let o = digest_with(&["cut"], None);
+        assert_eq!(o.status.code(), Some(69));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("sha256sum is not in the container"),
+            "{o:?}"
+        );
     }
 
     #[test]
