@@ -10,6 +10,11 @@
 //! - the plugin's peak resident memory while dumping at two database sizes (target: flat,
 //!   under 50 MiB).
 //!
+//! The plugin's dump runs with `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` and its per-phase times are
+//! printed under its figure. `BENCH_ROUNDS=N` (default 1) repeats the dump pair N times,
+//! alternating, and reports the median ratio; `BENCH_BASELINE_PLUGIN=PATH` times another build
+//! of the plugin (an older one) in the same rounds, so a change is measured side by side.
+//!
 //! The database has three tables, one of them BLOBs. Its size is 128 MiB times `BENCH_SCALE`
 //! (`BENCH_SCALE=8` for the ≈1 GiB of the issue; `0.25` for a quick look). The baseline runs
 //! `mariadb-dump` and `mariadb` inside the pod's mount and network namespaces (`nsenter`), as
@@ -139,19 +144,40 @@ fn grow(pid: u32, bytes: u64, first: u64) -> u64 {
 }
 
 /// Wall time of a command.
-fn timed(mut cmd: Command) -> Duration {
+fn timed(cmd: Command) -> Duration {
+    timed_output(cmd).0
+}
+
+/// Wall time of a command and its stderr.
+fn timed_output(mut cmd: Command) -> (Duration, String) {
     let start = Instant::now();
     let out = cmd.output().expect("runs");
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    start.elapsed()
+    let took = start.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{cmd:?}: {stderr}");
+    (took, stderr)
+}
+
+/// The `timings:` line a plugin run printed.
+fn timings_line(stderr: &str) -> String {
+    stderr
+        .lines()
+        .find(|l| l.starts_with("timings:"))
+        .unwrap_or("timings: (not printed by this build)")
+        .to_string()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn backup(c: &TestCluster, args: &[&str]) -> Command {
-    let mut cmd = Command::new(plugin());
+    backup_with(&plugin(), c, args)
+}
+
+fn backup_with(binary: &Path, c: &TestCluster, args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary);
     cmd.arg("--kubeconfig")
         .arg(&c.kubeconfig)
         .args(args)
@@ -255,29 +281,66 @@ fn main() {
         mib(size),
         scale()
     );
-    // Dump: the baseline straight into a local file, then the plugin through exec.
+    // Dump: the baseline straight into a local file, then the plugin through exec (and the
+    // other build, when one is named), alternating for BENCH_ROUNDS rounds.
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .filter(|r| *r > 0)
+        .unwrap_or(1);
+    let other = std::env::var_os("BENCH_BASELINE_PLUGIN").map(PathBuf::from);
     let direct = dir.path().join("direct.sql");
-    let out = std::fs::File::create(&direct).expect("create");
-    let mut cmd = in_pod(pid, &[&["mariadb-dump", "-uroot"], FLAGS].concat());
-    cmd.stdout(out);
-    let t_direct = timed(cmd);
-    let direct_bytes = std::fs::metadata(&direct).map(|m| m.len()).unwrap_or(0);
     let file = dir.path().join("plugin.sql");
     let f = file.to_str().unwrap_or_default();
-    let t_plugin = timed(backup(
-        &c,
-        &[
-            "dump",
-            "-n",
-            "bench",
-            "--target",
-            "deploy/db",
-            "--database",
-            "bench",
-            "--output",
-            f,
-        ],
-    ));
+    let dump_args = [
+        "dump",
+        "-n",
+        "bench",
+        "--target",
+        "deploy/db",
+        "--database",
+        "bench",
+        "--output",
+        f,
+        "--yes",
+    ];
+    let (mut ratios, mut other_ratios) = (Vec::new(), Vec::new());
+    let (mut t_direct, mut t_plugin) = (Duration::ZERO, Duration::ZERO);
+    let mut direct_bytes = 0;
+    for round in 1..=rounds {
+        let out = std::fs::File::create(&direct).expect("create");
+        let mut cmd = in_pod(pid, &[&["mariadb-dump", "-uroot"], FLAGS].concat());
+        cmd.stdout(out);
+        t_direct = timed(cmd);
+        direct_bytes = std::fs::metadata(&direct).map(|m| m.len()).unwrap_or(0);
+        // The baseline's file is not needed any more: keep the disk free.
+        let _ = std::fs::remove_file(&direct);
+        let mut cmd = backup(&c, &dump_args);
+        cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
+        let (took, stderr) = timed_output(cmd);
+        t_plugin = took;
+        ratios.push(ratio(t_plugin, t_direct));
+        let mut line = format!(
+            "  round {round}/{rounds}: mariadb-dump {:.2} s, plugin {:.2} s (ratio {:.2})",
+            t_direct.as_secs_f64(),
+            t_plugin.as_secs_f64(),
+            ratio(t_plugin, t_direct)
+        );
+        if let Some(bin) = &other {
+            let mut cmd = backup_with(bin, &c, &dump_args);
+            cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
+            let (t_other, _) = timed_output(cmd);
+            other_ratios.push(ratio(t_other, t_direct));
+            line.push_str(&format!(
+                ", {} {:.2} s (ratio {:.2})",
+                bin.display(),
+                t_other.as_secs_f64(),
+                ratio(t_other, t_direct)
+            ));
+        }
+        println!("{line}");
+        println!("    plugin {}", timings_line(&stderr));
+    }
     let rss_full = peak_rss(
         &c,
         &[
@@ -295,13 +358,20 @@ fn main() {
     );
     let dumped = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     println!(
-        "  dump     mariadb-dump in the pod   {:>8.2} s   plugin through exec {:>8.2} s   ratio {:.2} (target <= 1.25, aim 1.05)   {:.0} MiB and {:.0} MiB of SQL",
+        "  dump     mariadb-dump in the pod   {:>8.2} s   plugin through exec {:>8.2} s   ratio {:.2} (median of {rounds}; target <= 1.25, aim 1.05)   {:.0} MiB and {:.0} MiB of SQL",
         t_direct.as_secs_f64(),
         t_plugin.as_secs_f64(),
-        ratio(t_plugin, t_direct),
+        median(ratios),
         mib(direct_bytes),
         mib(dumped)
     );
+    if let Some(bin) = &other {
+        println!(
+            "  dump     {}: ratio {:.2} (median of {rounds}, same rounds)",
+            bin.display(),
+            median(other_ratios)
+        );
+    }
     // Verification on its own.
     let t_verify = timed(backup(&c, &["verify", f]));
     let t_restore_test = timed(backup(

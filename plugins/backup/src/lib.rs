@@ -7,6 +7,7 @@ pub mod inspect;
 pub mod plan;
 pub mod sections;
 pub mod sqlfile;
+pub mod timing;
 
 use std::path::PathBuf;
 

@@ -10,6 +10,7 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use sha2::Digest;
 use tokio::io::AsyncWrite;
@@ -18,18 +19,22 @@ use upgrade_shared::progress::Progress;
 
 use crate::inspect::{Inspector, Summary};
 use crate::sections::{self, Selection};
+use crate::timing::Timings;
 
-/// A writer that hashes and counts what goes through it.
+/// A writer that counts what goes through it and, unless the bytes are the SQL text itself
+/// (already hashed by the inspector), hashes them.
 pub struct Hashing<W> {
     inner: W,
-    hasher: sha2::Sha256,
+    hasher: Option<sha2::Sha256>,
     bytes: u64,
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(&buf[..n]);
+        }
         self.bytes += n as u64;
         Ok(n)
     }
@@ -71,13 +76,44 @@ pub struct Stored {
     pub sha256: String,
 }
 
+/// The most bytes the inspecting thread hands the writing thread at once.
+const CHUNK: usize = 1 << 20;
+/// Bytes written between two early syncs of the file (see [`write_chunks`]).
+const FLUSH_EVERY: u64 = 64 << 20;
+/// Chunks queued between the two threads; with the pipe in front of them, the memory a dump
+/// holds is a few MiB whatever its size.
+const QUEUE: usize = 4;
+
 /// Where a dump's bytes go: every byte is inspected; with a file, it is also compressed as
 /// asked and written, and the stored bytes hashed.
+///
+/// The work runs on two threads of its own, so that the connection keeps being read while a
+/// chunk is inspected and the previous one is written: the bytes go through a bounded pipe to
+/// the inspecting thread (sha256 of the SQL, rows, trailer), which hands each chunk on
+/// through a bounded queue to the writing thread (compression, the stored bytes' sha256 when
+/// compressed, the file). A full queue or pipe holds the stream back; nothing grows.
 pub struct DumpSink {
-    inspector: Inspector,
-    encoder: Option<Encoder>,
+    pipe: Option<tokio::io::DuplexStream>,
+    inspecting: Option<std::thread::JoinHandle<Inspected>>,
+    bytes: u64,
     progress: Option<Progress>,
-    failed: Option<std::io::Error>,
+}
+
+/// What the inspecting thread ends with.
+struct Inspected {
+    summary: Summary,
+    busy: Duration,
+    written: Option<std::thread::JoinHandle<std::io::Result<Written>>>,
+}
+
+/// What the writing thread ends with.
+struct Written {
+    /// Bytes written to the file.
+    bytes: u64,
+    /// Their sha256 when compressed (plain, they are the SQL the inspector hashed).
+    sha256: Option<String>,
+    busy: Duration,
+    fsync: Duration,
 }
 
 impl DumpSink {
@@ -88,12 +124,15 @@ impl DumpSink {
         database: Option<&str>,
         progress: Option<Progress>,
     ) -> std::io::Result<DumpSink> {
+        let mut early = None;
         let encoder = match file {
             None => None,
             Some(path) => {
+                let created = File::create(path)?;
+                early = created.try_clone().ok();
                 let out = Hashing {
-                    inner: BufWriter::with_capacity(1 << 20, File::create(path)?),
-                    hasher: sha2::Sha256::new(),
+                    inner: BufWriter::with_capacity(CHUNK, created),
+                    hasher: compression.map(|_| sha2::Sha256::new()),
                     bytes: 0,
                 };
                 Some(match compression {
@@ -106,63 +145,216 @@ impl DumpSink {
                 })
             }
         };
+        let (pipe, mut reader) = tokio::io::duplex(CHUNK);
+        let handle = tokio::runtime::Handle::current();
+        let inspector = Inspector::new(database);
+        let inspecting = std::thread::Builder::new()
+            .name("dump-inspect".into())
+            .spawn(move || inspect_chunks(&handle, &mut reader, inspector, encoder, early))?;
         Ok(DumpSink {
-            inspector: Inspector::new(database),
-            encoder,
+            pipe: Some(pipe),
+            inspecting: Some(inspecting),
+            bytes: 0,
             progress,
-            failed: None,
         })
     }
 
     /// Ends the dump: the inspection's summary and, with a file, what was stored (flushed and
-    /// synced to disk).
-    pub fn finish(self) -> std::io::Result<(Summary, Option<Stored>)> {
-        if let Some(p) = self.progress {
+    /// synced to disk). The time the threads were busy goes into `timings`.
+    pub fn finish(mut self, timings: &mut Timings) -> std::io::Result<(Summary, Option<Stored>)> {
+        if let Some(p) = self.progress.take() {
             p.finish();
         }
-        if let Some(e) = self.failed {
-            return Err(e);
-        }
-        let stored = match self.encoder {
+        // The end of the pipe is the end of the dump for the inspecting thread.
+        drop(self.pipe.take());
+        let inspected = self
+            .inspecting
+            .take()
+            .map(|t| t.join())
+            .ok_or_else(|| std::io::Error::other("the dump was already finished"))?
+            .map_err(|_| std::io::Error::other("the inspection of the dump panicked"))?;
+        timings.part("inspection", inspected.busy);
+        let summary = inspected.summary;
+        let stored = match inspected.written {
             None => None,
-            Some(enc) => {
-                let mut out = enc.finish()?;
-                out.flush()?;
-                let file = out
-                    .inner
-                    .into_inner()
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                file.sync_all()?;
+            Some(t) => {
+                let w = t
+                    .join()
+                    .map_err(|_| std::io::Error::other("writing the dump panicked"))??;
+                timings.part("writes", w.busy);
+                timings.part("fsync", w.fsync);
+                let sha256 = match w.sha256 {
+                    Some(sha) => sha,
+                    // Plain SQL: the file holds exactly the bytes the inspector hashed, so
+                    // their digest is the file's; hashing them a second time would prove
+                    // nothing more. The count must agree all the same.
+                    None if w.bytes == summary.bytes => summary.sha256.clone(),
+                    None => {
+                        return Err(std::io::Error::other(format!(
+                            "{} bytes were written for {} bytes of dump",
+                            w.bytes, summary.bytes
+                        )));
+                    }
+                };
                 Some(Stored {
-                    bytes: out.bytes,
-                    sha256: hex(&out.hasher.finalize()),
+                    bytes: w.bytes,
+                    sha256,
                 })
             }
         };
-        Ok((self.inspector.finish(), stored))
+        Ok((summary, stored))
     }
+}
+
+/// The inspecting thread: reads the pipe into chunks, inspects each and hands it to the
+/// writing thread (started here when there is a file).
+fn inspect_chunks(
+    handle: &tokio::runtime::Handle,
+    reader: &mut tokio::io::DuplexStream,
+    mut inspector: Inspector,
+    encoder: Option<Encoder>,
+    early: Option<File>,
+) -> Inspected {
+    use tokio::io::AsyncReadExt;
+    let (to_writer, from_inspector) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
+    let (give_back, take_back) = std::sync::mpsc::channel::<Vec<u8>>();
+    let written = encoder.map(|enc| {
+        std::thread::Builder::new()
+            .name("dump-write".into())
+            .spawn(move || write_chunks(enc, early, from_inspector, give_back))
+    });
+    let (mut written, mut to_writer) = match written {
+        Some(Ok(t)) => (Some(t), Some(to_writer)),
+        Some(Err(e)) => {
+            // Without a writing thread nothing can be stored: say so where it is read.
+            let failed = std::thread::spawn(move || Err(e));
+            (Some(failed), None)
+        }
+        None => (None, None),
+    };
+    let mut busy = Duration::ZERO;
+    let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK);
+    loop {
+        // Read into the chunk's spare room (at least half of it is free), without zeroing.
+        let filled = chunk.len();
+        let n = handle.block_on(reader.read_buf(&mut chunk)).unwrap_or(0);
+        let t = Instant::now();
+        inspector.update(&chunk[filled..]);
+        busy += t.elapsed();
+        let end = n == 0;
+        if (end && !chunk.is_empty()) || chunk.len() >= CHUNK / 2 {
+            let mut next = take_back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(CHUNK));
+            next.clear();
+            let full = std::mem::replace(&mut chunk, next);
+            if let Some(tx) = &to_writer
+                && tx.send(full).is_err()
+            {
+                // The writer stopped (its error is read at the end): stop reading, so the
+                // stream fails instead of being thrown away.
+                to_writer = None;
+                break;
+            }
+        }
+        if end {
+            break;
+        }
+    }
+    drop(to_writer);
+    Inspected {
+        summary: inspector.finish(),
+        busy,
+        written: written.take(),
+    }
+}
+
+/// The writing thread: compresses and writes each chunk, then flushes and syncs the file.
+///
+/// The kernel starts writing a file's dirty pages back only past `vm.dirty_background_ratio`
+/// of memory (10% by default) or once they are 30 s old, so a dump of a few GiB would
+/// otherwise be written to disk by the final fsync alone while the command waits. Every
+/// [`FLUSH_EVERY`] bytes, a third thread syncs what was written so far (on its own handle of
+/// the file, never holding the writing back), so the disk works while the dump streams. The
+/// final `sync_all` is still what decides.
+fn write_chunks(
+    mut encoder: Encoder,
+    early: Option<File>,
+    chunks: std::sync::mpsc::Receiver<Vec<u8>>,
+    give_back: std::sync::mpsc::Sender<Vec<u8>>,
+) -> std::io::Result<Written> {
+    let (kick, kicked) = std::sync::mpsc::sync_channel::<()>(1);
+    let flusher = early.and_then(|file| {
+        std::thread::Builder::new()
+            .name("dump-flush".into())
+            .spawn(move || {
+                for () in kicked {
+                    // Only a head start: errors are the final sync's to report.
+                    let _ = file.sync_data();
+                }
+            })
+            .ok()
+    });
+    let mut busy = Duration::ZERO;
+    let mut since_flush = 0;
+    for chunk in chunks {
+        let t = Instant::now();
+        encoder.write_all(&chunk)?;
+        busy += t.elapsed();
+        since_flush += chunk.len() as u64;
+        if since_flush >= FLUSH_EVERY {
+            since_flush = 0;
+            // A sync still running is enough: never wait for it.
+            let _ = kick.try_send(());
+        }
+        let _ = give_back.send(chunk);
+    }
+    drop(kick);
+    let t = Instant::now();
+    let mut out = encoder.finish()?;
+    out.flush()?;
+    busy += t.elapsed();
+    if let Some(f) = flusher {
+        let _ = f.join();
+    }
+    let file = out
+        .inner
+        .into_inner()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let t = Instant::now();
+    file.sync_all()?;
+    let fsync = t.elapsed();
+    Ok(Written {
+        bytes: out.bytes,
+        sha256: out.hasher.map(|h| hex(&h.finalize())),
+        busy,
+        fsync,
+    })
 }
 
 impl AsyncWrite for DumpSink {
     fn poll_write(
         mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
+        cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         let this = &mut *self;
-        this.inspector.update(buf);
-        if let Some(enc) = this.encoder.as_mut()
-            && let Err(e) = enc.write_all(buf)
-        {
-            let kind = e.kind();
-            let message = e.to_string();
-            this.failed = Some(e);
-            return Poll::Ready(Err(std::io::Error::new(kind, message)));
+        let Some(pipe) = this.pipe.as_mut() else {
+            return Poll::Ready(Err(std::io::Error::other("the dump was already finished")));
+        };
+        match Pin::new(pipe).poll_write(cx, buf) {
+            Poll::Ready(Ok(n)) => {
+                this.bytes += n as u64;
+                if let Some(p) = &this.progress {
+                    p.set(this.bytes);
+                }
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                Poll::Ready(Err(std::io::Error::other("writing the dump file stopped")))
+            }
+            other => other,
         }
-        if let Some(p) = &this.progress {
-            p.set(this.inspector.bytes());
-        }
-        Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
@@ -272,7 +464,7 @@ mod tests {
             for chunk in text.as_bytes().chunks(777) {
                 sink.write_all(chunk).await.unwrap();
             }
-            let (summary, stored) = sink.finish().unwrap();
+            let (summary, stored) = sink.finish(&mut Timings::new(false)).unwrap();
             let stored = stored.unwrap();
             assert_eq!(summary.bytes, text.len() as u64);
             assert_eq!(summary.rows.values().sum::<u64>(), 2000);
@@ -286,6 +478,65 @@ mod tests {
                 assert!(stored.bytes < summary.bytes, "{c:?} compresses");
             }
         }
+    }
+
+    /// A dump many times larger than the pipe and the queue between the threads.
+    fn big_dump() -> String {
+        let mut text = String::from("-- MariaDB dump\nUSE `shop`;\n");
+        let row = format!("(1,'{}',0x{})", "it''s (x); ".repeat(20), "AB".repeat(1000));
+        for _ in 0..3000 {
+            text.push_str("INSERT INTO `items` VALUES\n");
+            text.push_str(&[row.as_str(); 2].join(",\n"));
+            text.push_str(";\n");
+        }
+        text.push_str("-- Dump completed on 2026-12-01\n");
+        text
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_large_dump_streams_through_both_threads_whole_and_in_order() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let text = big_dump();
+        assert!(text.len() > 12 * CHUNK, "{}", text.len());
+        for c in [None, Some(Compression::Zstd)] {
+            let path = dir.path().join(format!("big{c:?}.sql"));
+            let mut sink = DumpSink::new(Some(&path), c, None, None).unwrap();
+            for piece in text.as_bytes().chunks(300_007) {
+                sink.write_all(piece).await.unwrap();
+            }
+            let (summary, stored) = sink.finish(&mut Timings::new(false)).unwrap();
+            let stored = stored.unwrap();
+            assert_eq!(summary.bytes, text.len() as u64);
+            assert_eq!(
+                summary.rows.get(&("shop".into(), "items".into())),
+                Some(&6000)
+            );
+            assert!(summary.trailer && summary.complete);
+            let (bytes, sha) =
+                upgrade_shared::backup_manifest::sha256_of(File::open(&path).unwrap()).unwrap();
+            assert_eq!((bytes, sha), (stored.bytes, stored.sha256));
+            let back = inspect_file(&path, c, None).unwrap();
+            assert_eq!(back, summary, "{c:?}: the file holds what was inspected");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_file_that_cannot_be_written_fails_the_stream_and_names_the_cause() {
+        use tokio::io::AsyncWriteExt;
+        let text = big_dump();
+        // Every write to /dev/full fails with ENOSPC, as on a full disk.
+        let mut sink = DumpSink::new(Some(Path::new("/dev/full")), None, None, None).unwrap();
+        let mut refused = false;
+        for piece in text.as_bytes().chunks(65_536) {
+            if sink.write_all(piece).await.is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "the stream stops once the file cannot be written");
+        let err = sink.finish(&mut Timings::new(false)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(28), "{err}");
     }
 
     #[tokio::test]

@@ -7,13 +7,17 @@
 //! `sha256sum`) and, with `--to-volume`, to `PATH.partial`. The script reports the dump program's own exit status
 //! (`wait` on its pid, not the shell's or tee's) and the digests on stderr as
 //! `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector (sha256,
-//! rows, trailer) and, with `--output`, into `FILE.partial`. Only when the exit status is 0,
+//! rows, trailer) and, with `--output`, into `FILE.partial`, on threads of their own
+//! ([`DumpSink`]). Only when the exit status is 0,
 //! the trailer is there, both digests (three with a volume copy, re-read from disk) agree and
 //! the text ended outside any statement, are the files renamed into place and their manifests
 //! written. Anything else leaves them as `.partial` and fails with one line.
 //!
 //! `CHECKSUM TABLE` runs before and after the dump; a table whose checksum did not change was
 //! not written to meanwhile, and its checksum goes into the manifest.
+//!
+//! `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` prints the time of each phase at the end
+//! ([`crate::timing`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -30,6 +34,7 @@ use upgrade_shared::{exit, prompt};
 use super::{checksums, databases, human, tables};
 use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
 use crate::sqlfile::DumpSink;
+use crate::timing::Timings;
 use crate::{Args, Command, DryRun, connect};
 
 /// Defines `digest`, the pod's sha256 of stdin with the hex digest first: OpenSSL's when the
@@ -155,7 +160,9 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         anyhow::bail!("--output {} is a directory; name a file", f.display());
     }
     at.source()?;
+    let mut timings = Timings::from_env();
     let (_client, s) = connect(args, at).await?;
+    timings.lap("connect");
     let server = s.server().await?;
     let existing = databases(&s).await?;
     let plan = plan_dump(&req, s.db.database.as_ref(), &server, &existing)?;
@@ -172,6 +179,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         listed.push((db.clone(), ts));
     }
     let dump_version = tool_version(&s).await?;
+    timings.lap("plan");
     let format = args.output().format;
     if format == Format::Table {
         output::print(&render_plan(&s, &plan, &listed))?;
@@ -187,6 +195,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     }
 
     let before = table_checksums(&s, &listed).await?;
+    timings.lap("checksums-before");
     let started = jiff::Timestamp::now();
     let partial = out_file.as_deref().map(partial_path);
     let progress = Progress::bytes(&format!("dumping from pod/{}", s.db.pod), None, format);
@@ -216,7 +225,9 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         )
         .await;
     let finished_at = jiff::Timestamp::now();
-    let sunk = sink.finish();
+    timings.lap("stream");
+    let sunk = sink.finish(&mut timings);
+    timings.lap("finish");
     let kept = || match (&partial, &plan.to_volume) {
         (Some(p), Some(v)) => format!(
             "; kept as {} and {v}.partial in pod/{}",
@@ -227,14 +238,16 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         (None, Some(v)) => format!("; kept as {v}.partial in pod/{}", s.db.pod),
         (None, None) => String::new(),
     };
-    let finished = ran.map_err(|e| anyhow::anyhow!("the dump failed: {e}{}", kept()))?;
-    let (summary, stored) = sunk.map_err(|e| {
-        anyhow::anyhow!(
+    // A file that could not be written is also why the stream stopped: say that first.
+    let (finished, (summary, stored)) = match (ran, sunk) {
+        (_, Err(e)) => anyhow::bail!(
             "the dump failed: cannot write {}: {e}{}",
             partial.as_deref().unwrap_or(Path::new("-")).display(),
             kept()
-        )
-    })?;
+        ),
+        (Err(e), Ok(_)) => anyhow::bail!("the dump failed: {e}{}", kept()),
+        (Ok(f), Ok(done)) => (f, done),
+    };
     let exit_status = report.dump_exit.unwrap_or(finished.code);
     let mut problems: Vec<String> = Vec::new();
     if exit_status != 0 {
@@ -282,6 +295,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     }
 
     let after = table_checksums(&s, &listed).await?;
+    timings.lap("checksums-after");
     let mut dbs = Vec::new();
     for (db, ts) in &listed {
         let mut names: Vec<String> = ts.clone();
@@ -377,6 +391,8 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             anyhow::anyhow!("cannot rename {} to {}: {e}", p.display(), f.display())
         })?;
     }
+    timings.lap("manifest");
+    timings.print();
     match format {
         Format::Table => output::print(&render_done(&manifest, out_file.as_deref()))?,
         other => output::print(&output::to_document(&manifest, other)?)?,
