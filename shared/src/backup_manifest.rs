@@ -12,8 +12,9 @@
 //!   manifest with `verified: false` is not expected beside a final file.
 //! - Row counts (`tables[].rows`) are the rows of the dump's own `INSERT` statements, so they
 //!   belong to the dump's consistent snapshot (`rows_from: dump`). `checksum` is MySQL's
-//!   `CHECKSUM TABLE` when the table was unchanged between just before and just after the dump
-//!   (then it is the snapshot's too), and absent when it changed or could not be taken.
+//!   `CHECKSUM TABLE` when the table was the same in a snapshot taken before the dump's own and
+//!   in one taken after it (then it is the dump's too), and absent when it changed or could
+//!   not be taken.
 //!
 //! [`Manifest::check_file`] recomputes size and sha256 of a file against its manifest; the
 //! content checks of a dump (trailer, decompression) live in the backup plugin.

@@ -1,7 +1,8 @@
 //! `upgrade_shared::exec` and `upgrade_shared::mysql` end to end against the simulated cluster's
 //! real MariaDB: logins read from a Secret and from KubeFATE's env, queries as rows, the
 //! password absent from every process's argv while a client runs, exit codes, cut streams,
-//! timeouts and stdin streamed in and out in constant memory.
+//! timeouts and stdin streamed in and out in constant memory; and the backup plugin's
+//! checksums read in a consistent snapshot.
 
 use std::time::{Duration, Instant};
 
@@ -210,6 +211,99 @@ fn kubefate_mysql_is_found_from_the_profile_with_its_empty_root_password() {
                 .any(|r| r[0].as_deref() == Some("server_node")),
             "{tables:?}"
         );
+    });
+}
+
+#[test]
+fn snapshot_checksums_read_the_snapshot_announced_even_after_a_later_commit() {
+    use std::io::{BufRead, Write};
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let rt = rt();
+    rt.block_on(async {
+        let client = client(&c).await;
+        let profile = upgrade_shared::profile::builtin("fate").unwrap();
+        let source = Source::from_profile(&profile).unwrap();
+        let s = session(&client, "fate-9999", &source).await;
+        s.query(
+            "CREATE DATABASE snap; CREATE TABLE snap.t (id INT PRIMARY KEY, v INT) ENGINE=InnoDB;
+             INSERT INTO snap.t VALUES (1, 1), (2, 2), (3, 3);",
+        )
+        .await
+        .expect("create");
+        let tables = vec![("snap".to_string(), "t".to_string())];
+        let plain = |rows: Vec<Vec<Option<String>>>| rows[0][1].clone().unwrap();
+        let unchanged = plain(s.query("CHECKSUM TABLE snap.t;").await.expect("checksum"));
+
+        // Another session holds the table locked, so the snapshot's CHECKSUM TABLE can only
+        // read it after that session's insert committed and the lock was released.
+        let mut other = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .args([
+                "exec",
+                "-i",
+                "-n",
+                "fate-9999",
+                &s.db.pod,
+                "-c",
+                &s.db.container,
+                "--",
+            ])
+            .args([
+                s.tools.client.as_str(),
+                "-uroot",
+                "--unbuffered",
+                "--batch",
+                "--skip-column-names",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl exec");
+        let mut to_other = other.stdin.take().unwrap();
+        let mut from_other = std::io::BufReader::new(other.stdout.take().unwrap());
+        let mut said = |sql: &str, want: &str| {
+            writeln!(to_other, "{sql}").unwrap();
+            to_other.flush().unwrap();
+            let mut line = String::new();
+            from_other.read_line(&mut line).unwrap();
+            assert_eq!(line.trim(), want, "after {sql}");
+        };
+        said("LOCK TABLES snap.t WRITE; SELECT 'locked';", "locked");
+
+        let (taken, announced) = tokio::sync::oneshot::channel();
+        let sums = tokio::spawn(async move {
+            let r = kubectl_upgrade_backup::commands::snapshot_checksums(&s, &tables, Some(taken))
+                .await;
+            (s, r)
+        });
+        tokio::time::timeout(Duration::from_secs(60), announced)
+            .await
+            .expect("the snapshot is announced while the table is still locked")
+            .expect("announced");
+        said(
+            "INSERT INTO snap.t VALUES (4, 4); UNLOCK TABLES; SELECT 'committed';",
+            "committed",
+        );
+        let (s, got) = tokio::time::timeout(Duration::from_secs(60), sums)
+            .await
+            .expect("the checksums end")
+            .expect("join");
+        let got = got.expect("snapshot checksums");
+        let key = ("snap".to_string(), "t".to_string());
+        assert_eq!(
+            got[&key].map(|v| v.to_string()),
+            Some(unchanged.clone()),
+            "the checksum is the snapshot's, not the table's after the insert"
+        );
+        let now = plain(s.query("CHECKSUM TABLE snap.t;").await.expect("checksum"));
+        assert_ne!(now, unchanged, "the insert changed the live table");
+        drop(to_other);
+        let _ = other.wait();
     });
 }
 

@@ -47,6 +47,7 @@ pub struct Inspector {
     database: Option<String>,
     table: Option<(String, String)>,
     rows: BTreeMap<(String, String), u64>,
+    uses: u64,
 }
 
 /// What an inspection found.
@@ -98,12 +99,21 @@ impl Inspector {
             database: database.map(str::to_string),
             table: None,
             rows: BTreeMap::new(),
+            uses: 0,
         }
     }
 
     /// Bytes seen so far.
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    /// `USE` lines seen so far. `mariadb-dump` and `mysqldump` with `--databases` write the
+    /// first one after the header, once the consistent snapshot of `--single-transaction` was
+    /// taken (`START TRANSACTION WITH CONSISTENT SNAPSHOT` comes before any database is
+    /// dumped), so one seen means the snapshot exists.
+    pub fn databases_entered(&self) -> u64 {
+        self.uses
     }
 
     /// Feeds the next bytes.
@@ -231,6 +241,7 @@ impl Inspector {
             && let Some((db, _)) = ident(rest)
         {
             self.database = Some(db);
+            self.uses += 1;
         }
         self.head = line;
         self.head.clear();
@@ -368,6 +379,20 @@ INSERT INTO `mariadb_11` VALUES
             s.sha256,
             "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
         );
+    }
+
+    #[test]
+    fn use_lines_are_counted_outside_routine_bodies_only() {
+        let s = DUMP.as_bytes();
+        let mut i = Inspector::new(None);
+        let first_use = DUMP.find("USE `eggroll_meta`").unwrap();
+        i.update(&s[..first_use]);
+        assert_eq!(i.databases_entered(), 0, "the header has no USE");
+        i.update(&s[first_use..]);
+        assert_eq!(i.databases_entered(), 2);
+        let mut body = Inspector::new(None);
+        body.update(b"DELIMITER ;;\nUSE `x`;\nDELIMITER ;\n");
+        assert_eq!(body.databases_entered(), 0);
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -117,12 +118,15 @@ struct Written {
 }
 
 impl DumpSink {
-    /// A sink writing to `file` (created or truncated), or only inspecting.
+    /// A sink writing to `file` (created or truncated), or only inspecting. `snapshot` is
+    /// notified once the dump's text shows that its consistent snapshot was taken (see
+    /// [`Inspector::databases_entered`]).
     pub fn new(
         file: Option<&Path>,
         compression: Option<Compression>,
         database: Option<&str>,
         progress: Option<Progress>,
+        snapshot: Option<Arc<tokio::sync::Notify>>,
     ) -> std::io::Result<DumpSink> {
         let mut early = None;
         let encoder = match file {
@@ -150,7 +154,9 @@ impl DumpSink {
         let inspector = Inspector::new(database);
         let inspecting = std::thread::Builder::new()
             .name("dump-inspect".into())
-            .spawn(move || inspect_chunks(&handle, &mut reader, inspector, encoder, early))?;
+            .spawn(move || {
+                inspect_chunks(&handle, &mut reader, inspector, encoder, early, snapshot)
+            })?;
         Ok(DumpSink {
             pipe: Some(pipe),
             inspecting: Some(inspecting),
@@ -214,6 +220,7 @@ fn inspect_chunks(
     mut inspector: Inspector,
     encoder: Option<Encoder>,
     early: Option<File>,
+    snapshot: Option<Arc<tokio::sync::Notify>>,
 ) -> Inspected {
     use tokio::io::AsyncReadExt;
     let (to_writer, from_inspector) = std::sync::mpsc::sync_channel::<Vec<u8>>(QUEUE);
@@ -233,6 +240,7 @@ fn inspect_chunks(
         None => (None, None),
     };
     let mut busy = Duration::ZERO;
+    let mut signalled = snapshot.is_none();
     let mut chunk: Vec<u8> = Vec::with_capacity(CHUNK);
     loop {
         // Read into the chunk's spare room (at least half of it is free), without zeroing.
@@ -241,6 +249,12 @@ fn inspect_chunks(
         let t = Instant::now();
         inspector.update(&chunk[filled..]);
         busy += t.elapsed();
+        if !signalled && inspector.databases_entered() > 0 {
+            if let Some(s) = &snapshot {
+                s.notify_one();
+            }
+            signalled = true;
+        }
         let end = n == 0;
         if (end && !chunk.is_empty()) || chunk.len() >= CHUNK / 2 {
             let mut next = take_back
@@ -459,7 +473,7 @@ mod tests {
         let text = "INSERT INTO `t` VALUES (1),(2);\n-- Dump completed on x\n".repeat(1000);
         for c in [None, Some(Compression::Gzip), Some(Compression::Zstd)] {
             let path = dir.path().join(format!("d{c:?}.sql"));
-            let mut sink = DumpSink::new(Some(&path), c, Some("db"), None).unwrap();
+            let mut sink = DumpSink::new(Some(&path), c, Some("db"), None, None).unwrap();
             use tokio::io::AsyncWriteExt;
             for chunk in text.as_bytes().chunks(777) {
                 sink.write_all(chunk).await.unwrap();
@@ -501,7 +515,7 @@ mod tests {
         assert!(text.len() > 12 * CHUNK, "{}", text.len());
         for c in [None, Some(Compression::Zstd)] {
             let path = dir.path().join(format!("big{c:?}.sql"));
-            let mut sink = DumpSink::new(Some(&path), c, None, None).unwrap();
+            let mut sink = DumpSink::new(Some(&path), c, None, None, None).unwrap();
             for piece in text.as_bytes().chunks(300_007) {
                 sink.write_all(piece).await.unwrap();
             }
@@ -526,7 +540,7 @@ mod tests {
         use tokio::io::AsyncWriteExt;
         let text = big_dump();
         // Every write to /dev/full fails with ENOSPC, as on a full disk.
-        let mut sink = DumpSink::new(Some(Path::new("/dev/full")), None, None, None).unwrap();
+        let mut sink = DumpSink::new(Some(Path::new("/dev/full")), None, None, None, None).unwrap();
         let mut refused = false;
         for piece in text.as_bytes().chunks(65_536) {
             if sink.write_all(piece).await.is_err() {
@@ -537,6 +551,29 @@ mod tests {
         assert!(refused, "the stream stops once the file cannot be written");
         let err = sink.finish(&mut Timings::new(false)).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(28), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_snapshot_is_announced_by_the_first_use_line_only() {
+        use tokio::io::AsyncWriteExt;
+        let notify = Arc::new(tokio::sync::Notify::new());
+        let mut sink = DumpSink::new(None, None, None, None, Some(notify.clone())).unwrap();
+        sink.write_all(b"-- MariaDB dump 10.19\n/*!40101 SET NAMES utf8mb4 */;\n")
+            .await
+            .unwrap();
+        let early = tokio::time::timeout(Duration::from_millis(300), notify.notified()).await;
+        assert!(
+            early.is_err(),
+            "the header alone says nothing of the snapshot"
+        );
+        sink.write_all(b"USE `shop`;\n").await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), notify.notified())
+            .await
+            .expect("announced once USE went through the inspector");
+        sink.write_all(b"-- Dump completed\n").await.unwrap();
+        let (summary, stored) = sink.finish(&mut Timings::new(false)).unwrap();
+        assert!(summary.trailer);
+        assert_eq!(stored, None);
     }
 
     #[tokio::test]

@@ -4,23 +4,27 @@
 //!
 //! In the pod, the dump program writes into a FIFO read by `tee`, which sends the bytes to the
 //! exec's stdout, to the pod's own sha256 of what it sent ([`DIGEST`]: OpenSSL or
-//! `sha256sum`) and, with `--to-volume`, to `PATH.partial`. The script reports the dump program's own exit status
-//! (`wait` on its pid, not the shell's or tee's) and the digests on stderr as
-//! `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector (sha256,
-//! rows, trailer) and, with `--output`, into `FILE.partial`, on threads of their own
-//! ([`DumpSink`]). Only when the exit status is 0,
-//! the trailer is there, both digests (three with a volume copy, re-read from disk) agree and
-//! the text ended outside any statement, are the files renamed into place and their manifests
-//! written. Anything else leaves them as `.partial` and fails with one line.
+//! `sha256sum`) and, with `--to-volume`, to `PATH.partial`. The script reports the dump
+//! program's own exit status (`wait` on its pid, not the shell's or tee's) and the digests on
+//! stderr as `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector
+//! (sha256, rows, trailer) and, with `--output`, into `FILE.partial`, on threads of their own
+//! ([`DumpSink`]). Only when the exit status is 0, the trailer is there, both digests (three
+//! with a volume copy, re-read from disk) agree and the text ended outside any statement, are
+//! the files renamed into place and their manifests written. Anything else leaves them as
+//! `.partial` and fails with one line.
 //!
-//! `CHECKSUM TABLE` runs before and after the dump; a table whose checksum did not change was
-//! not written to meanwhile, and its checksum goes into the manifest.
+//! `CHECKSUM TABLE` brackets the dump: a table whose checksum is the same in a snapshot from
+//! before the dump's own and in one from after it was not written to meanwhile, and its
+//! checksum goes into the manifest. InnoDB tables are checksummed in snapshots while the dump
+//! streams, others before and after it (see `run`).
 //!
 //! `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` prints the time of each phase at the end
 //! ([`crate::timing`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use upgrade_shared::backup_manifest::{
     self as bm, Checks, Database, Location, Manifest, Table, Tool, manifest_path, partial_path,
@@ -31,7 +35,7 @@ use upgrade_shared::output::{self, Format};
 use upgrade_shared::progress::Progress;
 use upgrade_shared::{exit, prompt};
 
-use super::{checksums, databases, human, tables};
+use super::{checksums, databases, human, snapshot_checksums, tables_with_engines};
 use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
 use crate::sqlfile::DumpSink;
 use crate::timing::Timings;
@@ -163,22 +167,34 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     let mut timings = Timings::from_env();
     let (_client, s) = connect(args, at).await?;
     timings.lap("connect");
-    let server = s.server().await?;
-    let existing = databases(&s).await?;
+    // Three independent round trips to the pod, at once.
+    let (server, existing, dump_version) = tokio::try_join!(
+        async { Ok::<_, anyhow::Error>(s.server().await?) },
+        databases(&s),
+        tool_version(&s)
+    )?;
     let plan = plan_dump(&req, s.db.database.as_ref(), &server, &existing)?;
     if let Some(v) = &plan.to_volume {
         check_volume_path(v, &volume_mounts(&s).await?)?;
     }
     let mut listed: Vec<(String, Vec<String>)> = Vec::new();
+    // Tables whose engine reads from a consistent snapshot (InnoDB) and the others.
+    let mut in_snapshot: Vec<(String, String)> = Vec::new();
+    let mut live: Vec<(String, Vec<String>)> = Vec::new();
     for db in &plan.databases {
-        let ts = tables(&s, db)
+        let ts: Vec<(String, String)> = tables_with_engines(&s, db)
             .await?
             .into_iter()
-            .filter(|t| !plan.ignored.contains(&format!("{db}.{t}")))
+            .filter(|(t, _)| !plan.ignored.contains(&format!("{db}.{t}")))
             .collect();
-        listed.push((db.clone(), ts));
+        let (mvcc, other): (Vec<_>, Vec<_>) = ts
+            .iter()
+            .cloned()
+            .partition(|(_, engine)| engine.eq_ignore_ascii_case("InnoDB"));
+        in_snapshot.extend(mvcc.into_iter().map(|(t, _)| (db.clone(), t)));
+        live.push((db.clone(), other.into_iter().map(|(t, _)| t).collect()));
+        listed.push((db.clone(), ts.into_iter().map(|(t, _)| t).collect()));
     }
-    let dump_version = tool_version(&s).await?;
     timings.lap("plan");
     let format = args.output().format;
     if format == Format::Table {
@@ -194,9 +210,25 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         anyhow::bail!("not replacing {}", f.display());
     }
 
-    let before = table_checksums(&s, &listed).await?;
+    // CHECKSUM TABLE brackets the dump: a table whose checksum is the same in a snapshot taken
+    // before the dump's own and in one taken after it was not written to in between, so the
+    // dump holds exactly that content and the checksum goes into the manifest.
+    //
+    // Tables of other engines are read live, so they are checksummed before the dump starts
+    // and after it ended. InnoDB tables are read from a snapshot (MVCC), which lets their
+    // checksums run while the dump streams instead of adding two full reads to its time:
+    // - "before": a transaction takes its snapshot with START TRANSACTION WITH CONSISTENT
+    //   SNAPSHOT, which InnoDB establishes at once, and the dump starts only after the server
+    //   confirmed it; the CHECKSUM TABLE statements that follow in that transaction read that
+    //   snapshot, however long they take;
+    // - "after": another transaction starts only once the dump's text shows that the dump's
+    //   own snapshot exists (its first USE line, written after mariadb-dump's START
+    //   TRANSACTION WITH CONSISTENT SNAPSHOT), or once the dump ended.
+    // Both snapshots bracket the dump's, as the reads before and after it did.
+    let before_live = table_checksums(&s, &live).await?;
     timings.lap("checksums-before");
-    let started = jiff::Timestamp::now();
+    let dump_snapshot = Arc::new(tokio::sync::Notify::new());
+    let (taken_tx, taken_rx) = tokio::sync::oneshot::channel();
     let partial = out_file.as_deref().map(partial_path);
     let progress = Progress::bytes(&format!("dumping from pod/{}", s.db.pod), None, format);
     let mut sink = DumpSink::new(
@@ -204,6 +236,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         plan.compress,
         plan.databases.first().map(String::as_str),
         Some(progress),
+        Some(dump_snapshot.clone()),
     )
     .map_err(|e| {
         anyhow::anyhow!(
@@ -214,20 +247,47 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     let mut report = Report::default();
     let mut script_args = vec![plan.to_volume.clone().unwrap_or_else(|| "-".into())];
     script_args.extend(plan.args());
-    let ran = s
-        .run_script(
-            &dump_script(),
-            &s.tools.dump.clone(),
-            &script_args,
-            None,
-            &mut sink,
-            &mut |l| report.line(l),
-        )
-        .await;
-    let finished_at = jiff::Timestamp::now();
-    timings.lap("stream");
+    let snapshot_sums = async {
+        if in_snapshot.is_empty() {
+            let _ = taken_tx.send(());
+            return Ok((Sums::new(), Sums::new(), Duration::ZERO, Duration::ZERO));
+        }
+        let t = Instant::now();
+        let before = snapshot_checksums(&s, &in_snapshot, Some(taken_tx)).await?;
+        let took_before = t.elapsed();
+        dump_snapshot.notified().await;
+        let t = Instant::now();
+        let after = snapshot_checksums(&s, &in_snapshot, None).await?;
+        Ok::<_, anyhow::Error>((before, after, took_before, t.elapsed()))
+    };
+    let stream = async {
+        // Without the "before" snapshot (its query failed) there is no dump to bracket.
+        taken_rx.await.ok()?;
+        let started = jiff::Timestamp::now();
+        let t = Instant::now();
+        let ran = s
+            .run_script(
+                &dump_script(),
+                &s.tools.dump.clone(),
+                &script_args,
+                None,
+                &mut sink,
+                &mut |l| report.line(l),
+            )
+            .await;
+        // The dump is over: a snapshot taken from now on is after its own.
+        dump_snapshot.notify_one();
+        Some((started, ran, jiff::Timestamp::now(), t.elapsed()))
+    };
+    let (sums, streamed) = tokio::join!(snapshot_sums, stream);
     let sunk = sink.finish(&mut timings);
-    timings.lap("finish");
+    let Some((started, ran, finished_at, streamed)) = streamed else {
+        // The checksum's error says why the dump never started.
+        sums?;
+        anyhow::bail!("the dump did not start");
+    };
+    timings.part("stream", streamed);
+    timings.lap("stream+snapshot-checksums");
     let kept = || match (&partial, &plan.to_volume) {
         (Some(p), Some(v)) => format!(
             "; kept as {} and {v}.partial in pod/{}",
@@ -294,7 +354,11 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         anyhow::bail!("the dump failed: {first}{}", kept());
     }
 
-    let after = table_checksums(&s, &listed).await?;
+    let (mut before, mut after, took_before, took_after) = sums?;
+    timings.part("checksums-snapshot-before", took_before);
+    timings.part("checksums-snapshot-after", took_after);
+    before.extend(before_live);
+    after.extend(table_checksums(&s, &live).await?);
     timings.lap("checksums-after");
     let mut dbs = Vec::new();
     for (db, ts) in &listed {
@@ -441,7 +505,7 @@ async fn tool_version(s: &Session) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&out).trim().to_string())
 }
 
-type Sums = BTreeMap<(String, String), Option<u64>>;
+use super::Sums;
 
 async fn table_checksums(s: &Session, listed: &[(String, Vec<String>)]) -> anyhow::Result<Sums> {
     let mut out = BTreeMap::new();

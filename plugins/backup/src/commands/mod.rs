@@ -40,6 +40,23 @@ pub async fn tables(s: &Session, db: &str) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
+/// The base tables of a database with their storage engines.
+pub async fn tables_with_engines(s: &Session, db: &str) -> anyhow::Result<Vec<(String, String)>> {
+    Ok(s
+        .query(&format!(
+            "SELECT TABLE_NAME, ENGINE FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME;",
+            quote_str(db)
+        ))
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            let mut r = r.into_iter();
+            let name = r.next().flatten()?;
+            Some((name, r.next().flatten().unwrap_or_default()))
+        })
+        .collect())
+}
+
 /// Exact row counts (`COUNT(*)`) of tables of one database.
 pub async fn row_counts(
     s: &Session,
@@ -92,6 +109,114 @@ pub async fn checksums(
         }
     }
     Ok(out)
+}
+
+/// Checksums by (database, table); `None` where the server gives NULL.
+pub type Sums = BTreeMap<(String, String), Option<u64>>;
+
+/// The row the client prints once the snapshot of [`snapshot_checksums`] exists.
+const SNAPSHOT_TAKEN: &str = "kubectl-upgrade:snapshot-taken";
+
+/// `CHECKSUM TABLE` of `tables` (database, table) read in one consistent snapshot:
+/// REPEATABLE READ and `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which InnoDB establishes
+/// at once and its CHECKSUM TABLE reads in that transaction see (whatever is committed
+/// meanwhile). `taken` is signalled as soon as the server confirmed the snapshot: the client
+/// runs unbuffered and prints a marker row right after it, long before the checksums end.
+pub async fn snapshot_checksums(
+    s: &Session,
+    tables: &[(String, String)],
+    taken: Option<tokio::sync::oneshot::Sender<()>>,
+) -> anyhow::Result<Sums> {
+    let mut sql = format!(
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION WITH CONSISTENT SNAPSHOT;\nSELECT {};\n",
+        quote_str(SNAPSHOT_TAKEN)
+    );
+    for chunk in tables.chunks(200) {
+        let list = chunk
+            .iter()
+            .map(|(d, t)| format!("{}.{}", quote_ident(d), quote_ident(t)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        sql.push_str(&format!("CHECKSUM TABLE {list};\n"));
+    }
+    sql.push_str("COMMIT;\n");
+    let args = [
+        "--batch",
+        "--skip-column-names",
+        "--unbuffered",
+        "--default-character-set=utf8mb4",
+    ]
+    .map(String::from);
+    let mut out = MarkerWatch {
+        data: Vec::new(),
+        marker: format!("{SNAPSHOT_TAKEN}\n").into_bytes(),
+        taken,
+    };
+    let input: Box<dyn tokio::io::AsyncRead + Send + Unpin> =
+        Box::new(std::io::Cursor::new(sql.into_bytes()));
+    let finished = s
+        .run(
+            &s.tools.client.clone(),
+            &args,
+            Some(input),
+            &mut out,
+            &mut |_| {},
+        )
+        .await?;
+    finished.check(&s.db.pod, "CHECKSUM TABLE")?;
+    let text = String::from_utf8_lossy(&out.data);
+    let rows = upgrade_shared::mysql::parse_tsv(&text);
+    let mut rows = rows.into_iter();
+    match rows.next() {
+        Some(first) if first.first().cloned().flatten().as_deref() == Some(SNAPSHOT_TAKEN) => {}
+        _ => anyhow::bail!("CHECKSUM TABLE: the server did not confirm the snapshot"),
+    }
+    Ok(tables
+        .iter()
+        .cloned()
+        .zip(rows)
+        .map(|(key, row)| {
+            let sum = row.get(1).cloned().flatten().and_then(|v| v.parse().ok());
+            (key, sum)
+        })
+        .collect())
+}
+
+/// Collects a client's output and signals when it starts with `marker`.
+struct MarkerWatch {
+    data: Vec<u8>,
+    marker: Vec<u8>,
+    taken: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl tokio::io::AsyncWrite for MarkerWatch {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        this.data.extend_from_slice(buf);
+        if this.data.len() >= this.marker.len()
+            && this.data.starts_with(&this.marker)
+            && let Some(tx) = this.taken.take()
+        {
+            let _ = tx.send(());
+        }
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// Everything wrong with a dump file and its manifest, without a server: the manifest's own
