@@ -85,9 +85,9 @@ fn fate_storage_class_into_v1_9_0_needs_the_volumes_adopted() {
     let commands = commands(&report);
     assert!(
         commands.contains(
-            &"kubectl upgrade-migrate-pv adopt mysql-data data-mysql-0 -n fate-9999".to_string()
+            &"kubectl upgrade-migrate-pv adopt mysql-data=data-mysql-0 python-data=python-data-python-0 client-data=client-data-client-0 nodemanager-0-data=data-dir-nodemanager-0 nodemanager-1-data=data-dir-nodemanager-1 -n fate-9999".to_string()
         ),
-        "{commands:#?}"
+        "one command adopts the five claims: {commands:#?}"
     );
     assert!(
         commands
@@ -312,12 +312,15 @@ fn issue8_1_one_users_claim_does_not_make_the_others_safe() {
         assert!(
             commands
                 .iter()
-                .any(|c| c.contains(&format!("adopt {claim} "))),
+                .any(|c| c.contains("upgrade-migrate-pv adopt ")
+                    && c.contains(&format!(" {claim}="))),
             "{claim}: {commands:#?}"
         );
     }
     assert!(
-        !commands.iter().any(|c| c.contains("adopt mysql-data")),
+        !commands
+            .iter()
+            .any(|c| c.contains("upgrade-migrate-pv adopt ") && c.contains("mysql-data")),
         "{commands:#?}"
     );
 }

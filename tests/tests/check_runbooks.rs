@@ -256,15 +256,26 @@ fn issue8_2_fate_storage_class_runbook_runs_as_printed() {
         "nodemanager-1-data",
     ] {
         assert!(
-            ran_any(&ran, &format!("adopt {claim} ")),
+            ran.iter()
+                .any(|c| c.contains("upgrade-migrate-pv adopt ")
+                    && c.contains(&format!(" {claim}="))),
             "{claim}: {ran:#?}"
         );
     }
+    assert_eq!(
+        ran.iter()
+            .filter(|c| c.contains("upgrade-migrate-pv adopt "))
+            .count(),
+        1,
+        "one command adopts the five claims: {ran:#?}"
+    );
     assert!(
-        ran.iter().any(
-            |c| c.contains("adopt mysql-data data-mysql-0") && c.contains("-f fate-1.9.0.yaml")
-        ),
-        "the adoption is checked against the target manifests: {ran:#?}"
+        ran.iter()
+            .any(|c| c.contains("adopt mysql-data=data-mysql-0 ")
+                && c.contains("--for-statefulset mysql")
+                && c.contains("--for-statefulset nodemanager")
+                && c.contains("-f fate-1.9.0.yaml")),
+        "the adoptions are checked against the target manifests: {ran:#?}"
     );
     assert!(ran_any(&ran, "upgrade-migrate-pv retain"), "{ran:#?}");
     assert!(

@@ -41,6 +41,7 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
     }
     let mut handled = BTreeSet::new();
     let mut retain = Vec::new();
+    let mut adoptions: Vec<Adoptions> = Vec::new();
     for c in ctx
         .profile
         .components
@@ -131,31 +132,100 @@ pub(super) fn claims(ctx: &Context<'_>, findings: &mut Vec<Finding>, plan: &mut 
             // With target manifests the adoption checks the claim against the StatefulSet's
             // template there; the StatefulSet does not exist before the upgrade.
             let check_against = crate::rules::manifests::target_file(ctx, c)
-                .map(|file| {
-                    format!(
-                        " --for-statefulset {} -f {}",
-                        target.name,
-                        crate::runbook::shell_word(&file)
-                    )
-                })
-                .unwrap_or_default();
+                .map(|file| (target.name.clone(), file));
+            let group = adoptions
+                .iter_mut()
+                .find(|a| a.namespace == ns && a.checked() == check_against.is_some());
+            let group = match group {
+                Some(g) => g,
+                None => {
+                    adoptions.push(Adoptions {
+                        namespace: ns.clone(),
+                        ..Adoptions::default()
+                    });
+                    adoptions.last_mut().expect("just pushed")
+                }
+            };
+            if let Some((sts, file)) = check_against {
+                if !group.statefulsets.contains(&sts) {
+                    group.statefulsets.push(sts);
+                }
+                if !group.files.contains(&file) {
+                    group.files.push(file);
+                }
+            }
             for (old_claim, new_claim) in &renamed {
-                Plan::push(
-                    &mut plan.prepare,
-                    format!(
-                        "Hand the volume of {old_claim} to {new_claim} without copying (Retain first, then pre-bind)"
-                    ),
-                    format!(
-                        "kubectl upgrade-migrate-pv adopt {old_claim} {new_claim} -n {ns}{check_against}"
-                    ),
-                );
+                group.pairs.push((old_claim.clone(), new_claim.clone()));
                 handled.insert(old_claim.clone());
                 retain.push(old_claim.clone());
             }
         }
     }
+    // One adoption command for all of a namespace's claims, after every workload is stopped:
+    // migrate-pv carries the pairs out in parallel and waits for the bindings once (the
+    // volume binder resyncs every 15 s on a real cluster; one pair after another waits a
+    // period each).
+    for group in &adoptions {
+        group.push(plan);
+    }
     dropped_by_manifests(ctx, findings, &mut handled, &mut retain);
     reclaim_policies(ctx, findings, plan, &retain);
+}
+
+/// The claims of one namespace handed to new names by one `upgrade-migrate-pv adopt`, and the
+/// StatefulSets (with the target manifests holding them) each new claim is checked against.
+#[derive(Default)]
+struct Adoptions {
+    namespace: String,
+    pairs: Vec<(String, String)>,
+    statefulsets: Vec<String>,
+    files: Vec<String>,
+}
+
+impl Adoptions {
+    fn checked(&self) -> bool {
+        !self.statefulsets.is_empty()
+    }
+
+    /// The adoption step: `adopt OLD NEW` for one pair, `adopt OLD=NEW …` for several.
+    fn push(&self, plan: &mut Plan) {
+        let (claims, description) = match self.pairs.as_slice() {
+            [] => return,
+            [(old, new)] => (
+                format!("{old} {new}"),
+                format!(
+                    "Hand the volume of {old} to {new} without copying (Retain first, then pre-bind)"
+                ),
+            ),
+            pairs => (
+                pairs
+                    .iter()
+                    .map(|(old, new)| format!("{old}={new}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                format!(
+                    "Hand the volumes of these {} claims to the names their StatefulSets expect, without copying, in one command (Retain first, then pre-bind; in parallel, the bindings waited for once)",
+                    pairs.len()
+                ),
+            ),
+        };
+        let mut checks: String = self
+            .statefulsets
+            .iter()
+            .map(|sts| format!(" --for-statefulset {sts}"))
+            .collect();
+        for file in &self.files {
+            checks.push_str(&format!(" -f {}", crate::runbook::shell_word(file)));
+        }
+        Plan::push(
+            &mut plan.prepare,
+            description,
+            format!(
+                "kubectl upgrade-migrate-pv adopt {claims} -n {}{checks}",
+                self.namespace
+            ),
+        );
+    }
 }
 
 fn redeployed(
