@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
@@ -23,6 +24,8 @@ pub struct ContainerRun {
     /// Restarts so far.
     pub restarts: u32,
     started_at: String,
+    /// When the running process started (readiness probes wait initialDelaySeconds from it).
+    started: Instant,
     /// Last termination: exit code, start and finish time.
     last: Option<(i32, String, String)>,
     /// Whether it will not be started again.
@@ -45,16 +48,42 @@ pub struct PodRun {
     pub dir: PathBuf,
 }
 
+type Pods = Arc<Mutex<HashMap<String, PodRun>>>;
+
+/// A readiness probe worker's last result; dropping it stops the worker.
+struct Probe {
+    ready: bool,
+    _stop: mpsc::Sender<()>,
+}
+
+type Probes = Arc<Mutex<HashMap<String, Probe>>>;
+
+/// What a readiness probe runs and when (the container's `readinessProbe`).
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// The exec command.
+    pub argv: Vec<String>,
+    /// periodSeconds.
+    pub period: Duration,
+    /// timeoutSeconds.
+    pub timeout: Duration,
+    /// initialDelaySeconds.
+    pub initial_delay: Duration,
+}
+
 /// All pods on the node, by uid.
 pub struct Kubelet {
     root: PathBuf,
-    pods: Mutex<HashMap<String, PodRun>>,
+    pods: Pods,
     /// When terminating pods were asked to stop, and when crashed containers may restart.
     timers: Mutex<HashMap<String, std::time::Instant>>,
-    /// Last readiness probe result and when the next probe is due, per `<uid>/<container>`.
-    probes: Mutex<HashMap<String, (std::time::Instant, bool)>>,
+    /// Readiness probe workers and their last results, per `<uid>/<container>`.
+    probes: Probes,
+    /// Told when a readiness probe's result changed, which the store does not see yet, so the
+    /// pod's status is written at once.
+    pub wake: Arc<tokio::sync::Notify>,
     /// Set at shutdown: nothing starts any more, so a sync racing with shutdown leaks nothing.
-    stopped: std::sync::atomic::AtomicBool,
+    stopped: Arc<AtomicBool>,
 }
 
 fn kill_group(pid: u32, signal: &str) {
@@ -107,10 +136,11 @@ impl Kubelet {
     pub fn new(root: PathBuf) -> Self {
         Self {
             root,
-            pods: Mutex::new(HashMap::new()),
+            pods: Arc::new(Mutex::new(HashMap::new())),
             timers: Mutex::new(HashMap::new()),
-            probes: Mutex::new(HashMap::new()),
-            stopped: std::sync::atomic::AtomicBool::new(false),
+            probes: Arc::new(Mutex::new(HashMap::new())),
+            wake: Arc::new(tokio::sync::Notify::new()),
+            stopped: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -312,6 +342,7 @@ impl Kubelet {
                 pid: None,
                 restarts: 0,
                 started_at: String::new(),
+                started: Instant::now(),
                 last: None,
                 done: false,
                 env: env.clone(),
@@ -324,6 +355,7 @@ impl Kubelet {
         entry.pid = child.id();
         entry.child = Some(child);
         entry.started_at = meta::now();
+        entry.started = Instant::now();
         entry.env = env;
         entry.argv = argv;
         entry.workdir = workdir;
@@ -422,71 +454,47 @@ impl Kubelet {
         Some((p.ns_pid, env))
     }
 
-    /// Runs an exec probe in a container when it is due (first after `initial_delay`, then
-    /// every `period`, killed after `timeout`) and returns the last result; a probe passes when
-    /// the command exits 0.
-    pub fn exec_probe(
-        &self,
-        uid: &str,
-        container: &str,
-        argv: &[String],
-        period: Duration,
-        timeout: Duration,
-        initial_delay: Duration,
-    ) -> bool {
+    /// The readiness of a container with an exec readiness probe: the last result of its
+    /// probe worker, started on the first call. As the kubelet's prober
+    /// (pkg/kubelet/prober/worker.go), each container's probe runs on its own ticker, never in
+    /// the pod sync: it runs every `period` from when the worker starts (the container's
+    /// start), skips probing until `initial_delay` after the container started (`doProbe`:
+    /// "Probe disabled for InitialDelaySeconds"), counts a probe that outlives `timeout` as
+    /// failed, and starts from a failure for each new container (`initialValue`). A changed
+    /// result is reported at once (the kubelet's sync loop takes readiness updates as they
+    /// come and its status manager writes the pod's status), through [`Kubelet::wake`].
+    /// The worker starts with the container, so the first probe after the delay comes right at
+    /// it; a real kubelet starts its worker when it first syncs the pod, a little before the
+    /// container starts, so there the first probe lands between the delay and one period later.
+    pub fn readiness(&self, uid: &str, container: &str, spec: &ProbeSpec) -> bool {
         let key = format!("{uid}/{container}");
-        let now = std::time::Instant::now();
-        // prober: no probe runs before initialDelaySeconds; until then the container is not ready.
-        if !initial_delay.is_zero() {
-            let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
-            if let std::collections::hash_map::Entry::Vacant(slot) = probes.entry(key.clone()) {
-                slot.insert((now + initial_delay, false));
-                return false;
-            }
+        let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = probes.get(&key) {
+            return p.ready;
         }
-        if let Some((due, last)) = self
-            .probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&key)
-            .copied()
-            && now < due
-        {
-            return last;
-        }
-        let Some((pid, env)) = self.exec_target(uid, container) else {
+        if self.stopped.load(Ordering::SeqCst) || !self.running(uid) {
             return false;
-        };
-        let spawned = std::process::Command::new("nsenter")
-            .args(["-t", &pid.to_string(), "-m", "-n", "-p", "--"])
-            .args(argv)
-            .env_clear()
-            .envs(env)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        let ok = match spawned {
-            Err(_) => false,
-            Ok(mut child) => loop {
-                match child.try_wait() {
-                    Ok(Some(status)) => break status.success(),
-                    Ok(None) if now.elapsed() < timeout => {
-                        std::thread::sleep(Duration::from_millis(20))
-                    }
-                    _ => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        break false;
-                    }
-                }
+        }
+        let (stop, stopped_rx) = mpsc::channel();
+        probes.insert(
+            key.clone(),
+            Probe {
+                ready: false,
+                _stop: stop,
             },
+        );
+        let worker = ProbeWorker {
+            key,
+            uid: uid.to_string(),
+            container: container.to_string(),
+            spec: spec.clone(),
+            pods: self.pods.clone(),
+            probes: self.probes.clone(),
+            wake: self.wake.clone(),
+            stopped: self.stopped.clone(),
         };
-        self.probes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key, (now + period, ok));
-        ok
+        std::thread::spawn(move || worker.run(stopped_rx));
+        false
     }
 
     /// Pid of a running container.
@@ -524,8 +532,13 @@ impl Kubelet {
             .is_none_or(|p| p.containers.values().all(|c| c.child.is_none()))
     }
 
-    /// Kills a pod's processes and forgets it.
+    /// Kills a pod's processes and forgets it (its probe workers stop).
     pub fn stop_pod(&self, uid: &str) {
+        let prefix = format!("{uid}/");
+        self.probes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| !k.starts_with(&prefix));
         if let Some(mut p) = self.lock().remove(uid) {
             // Exec sessions and daemonised children live in the pod's mount namespace too.
             kill_namespace(p.ns_pid);
@@ -571,5 +584,103 @@ impl Kubelet {
             return false;
         };
         Path::new(&format!("/proc/{pid}/root{path}")).exists()
+    }
+}
+
+/// One container's readiness probe on its own thread (pkg/kubelet/prober/worker.go `run`).
+struct ProbeWorker {
+    key: String,
+    uid: String,
+    container: String,
+    spec: ProbeSpec,
+    pods: Pods,
+    probes: Probes,
+    wake: Arc<tokio::sync::Notify>,
+    stopped: Arc<AtomicBool>,
+}
+
+impl ProbeWorker {
+    fn run(self, stop: mpsc::Receiver<()>) {
+        let period = self.spec.period.max(Duration::from_secs(1));
+        let mut tick = Instant::now();
+        // The container (by its restart count) the last result is about.
+        let mut seen: Option<u32> = None;
+        loop {
+            if self.stopped.load(Ordering::SeqCst) {
+                return;
+            }
+            let target = {
+                let pods = self.pods.lock().unwrap_or_else(|p| p.into_inner());
+                let Some(pod) = pods.get(&self.uid) else {
+                    return;
+                };
+                pod.containers.get(&self.container).map(|c| {
+                    (
+                        pod.ns_pid,
+                        c.env.clone(),
+                        c.child.is_some(),
+                        c.started,
+                        c.restarts,
+                    )
+                })
+            };
+            if let Some((pid, env, running, started, run)) = target {
+                // A new container starts from a failure until its probe passes.
+                if seen != Some(run) {
+                    seen = Some(run);
+                    self.record(false);
+                }
+                if !running {
+                    self.record(false);
+                } else if started.elapsed() >= self.spec.initial_delay {
+                    let ok = probe_once(pid, env, &self.spec.argv, self.spec.timeout);
+                    self.record(ok);
+                }
+            }
+            tick += period;
+            match stop.recv_timeout(tick.saturating_duration_since(Instant::now())) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                _ => return,
+            }
+        }
+    }
+
+    /// Stores a result; a change wakes the node's sync. Gone when the pod was stopped.
+    fn record(&self, ready: bool) {
+        let mut probes = self.probes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = probes.get_mut(&self.key)
+            && p.ready != ready
+        {
+            p.ready = ready;
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Runs an exec probe command in a pod's namespaces: passed when it exits 0 within `timeout`.
+fn probe_once(pid: u32, env: Vec<(String, String)>, argv: &[String], timeout: Duration) -> bool {
+    let started = Instant::now();
+    let spawned = std::process::Command::new("nsenter")
+        .args(["-t", &pid.to_string(), "-m", "-n", "-p", "--"])
+        .args(argv)
+        .env_clear()
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = spawned else {
+        return false;
+    };
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return status.success(),
+            Ok(None) if started.elapsed() < timeout => std::thread::sleep(Duration::from_millis(5)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return false;
+            }
+        }
     }
 }

@@ -54,6 +54,12 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
             let rv = fast.store.resource_version();
             let changed = seen_rv != Some(rv);
             seen_rv = Some(rv);
+            // Listen before the pass: a change the pass itself or a client makes meanwhile
+            // (a pod removed at the end of its grace period) starts the next pass at once, as
+            // the real controllers' informers queue every event they see.
+            let changed_meanwhile = fast.store.changed.notified();
+            tokio::pin!(changed_meanwhile);
+            changed_meanwhile.as_mut().enable();
             let pass = move || {
                 if changed {
                     sync_all(&s)
@@ -71,7 +77,9 @@ pub fn spawn(shared: Arc<Shared>) -> Vec<JoinHandle<()>> {
             // bulk writes (thousands of pods) do not keep both cores busy.
             tokio::time::sleep(started.elapsed() * 2).await;
             tokio::select! {
-                _ = fast.store.changed.notified() => tokio::time::sleep(Duration::from_millis(20)).await,
+                _ = changed_meanwhile => tokio::time::sleep(Duration::from_millis(20)).await,
+                // A readiness probe result changed: the kubelet writes the status at once.
+                _ = fast.kubelet.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         }

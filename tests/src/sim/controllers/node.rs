@@ -125,14 +125,13 @@ fn container_ready(shared: &Shared, uid: &str, c: &Value) -> bool {
             .collect();
         let secs = |k: &str, d: u64| Duration::from_secs(probe[k].as_u64().unwrap_or(d));
         let name = c["name"].as_str().unwrap_or_default();
-        return shared.kubelet.exec_probe(
-            uid,
-            name,
-            &argv,
-            secs("periodSeconds", 10),
-            secs("timeoutSeconds", 1),
-            secs("initialDelaySeconds", 0),
-        );
+        let spec = crate::sim::kubelet::ProbeSpec {
+            argv,
+            period: secs("periodSeconds", 10),
+            timeout: secs("timeoutSeconds", 1),
+            initial_delay: secs("initialDelaySeconds", 0),
+        };
+        return shared.kubelet.readiness(uid, name, &spec);
     }
     let image = c["image"].as_str().unwrap_or_default();
     if c["command"].is_null() && mysql::is_mysql_image(image) && mysql::available() {
