@@ -25,4 +25,5 @@ pub mod template;
 pub mod tree;
 pub mod version;
 pub mod volume_pod;
+pub mod watch;
 pub mod yaml;

@@ -27,7 +27,22 @@ pub async fn list_matching<K>(
 where
     K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
 {
+    Ok(list_versioned(api, params, what, scope).await?.0)
+}
+
+/// Like [`list_matching`], with the list's resourceVersion (that of its first page, which the
+/// later pages continue), from which [`crate::watch::Changes`] follows what changes next.
+pub async fn list_versioned<K>(
+    api: Api<K>,
+    params: ListParams,
+    what: &str,
+    scope: &str,
+) -> anyhow::Result<(Vec<K>, String)>
+where
+    K: kube::Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let mut out = Vec::new();
+    let mut version: Option<String> = None;
     let mut token: Option<String> = None;
     loop {
         let mut page_params = params.clone().limit(PAGE);
@@ -39,9 +54,12 @@ where
         })
         .await?;
         out.extend(page.items);
+        if version.is_none() {
+            version = page.metadata.resource_version.clone();
+        }
         match page.metadata.continue_ {
             Some(t) if !t.is_empty() => token = Some(t),
-            _ => return Ok(out),
+            _ => return Ok((out, version.unwrap_or_default())),
         }
     }
 }

@@ -11,10 +11,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, EvictParams, Preconditions};
 use upgrade_shared::cluster::{Cluster, describe, retryable};
-use upgrade_shared::list::{custom_resources, list_all};
+use upgrade_shared::list::{custom_resources, list_versioned};
 use upgrade_shared::output::Format;
 use upgrade_shared::profile::{HealthField, InPlace, ProcessGroups};
 use upgrade_shared::progress::Progress;
+use upgrade_shared::watch::Changes;
 
 use crate::commands::{Entry, JOURNAL, ROLLOUT};
 use crate::diagnose;
@@ -354,9 +355,21 @@ async fn wait_batch(
         pod_label: g.pod_label.clone(),
         instance_label: g.instance_label.clone(),
     });
+    // Pods are followed with a watch, as `kubectl rollout status` does, so a pod that becomes
+    // Ready is seen at once; the profile's custom resources (process groups, health) are read
+    // again on a growing pause.
+    let mut changes = Changes::new(ctx.cluster.pods());
+    let polls_application =
+        ctx.health.is_some() || ctx.groups.is_some_and(|_| !ctx.clear.is_empty());
     let mut pause = Duration::from_millis(100);
     loop {
-        let pods: Vec<Pod> = list_all(ctx.cluster.pods(), "pods", &ctx.cluster.namespace).await?;
+        let (pods, version): (Vec<Pod>, String) = list_versioned(
+            ctx.cluster.pods(),
+            Default::default(),
+            "pods",
+            &ctx.cluster.namespace,
+        )
+        .await?;
         let now: Vec<PodFacts> = pods.iter().map(facts::pod).collect();
         let serving = slots::fill(slots, &now, restarted, mode);
         let (groups, health) = application(ctx).await?;
@@ -453,7 +466,17 @@ async fn wait_batch(
                 blocked: false,
             }));
         }
-        tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))).await;
+        let within = if polls_application {
+            pause
+        } else {
+            Duration::from_secs(2)
+        };
+        changes
+            .next(
+                &version,
+                within.min(deadline.saturating_duration_since(Instant::now())),
+            )
+            .await;
         pause = (pause * 2).min(Duration::from_millis(500));
     }
 }
