@@ -408,3 +408,65 @@ fn rollback_of_one_pair_leaves_the_others_adopted() {
         "{states:?}"
     );
 }
+
+#[test]
+fn a_pair_that_fails_does_not_hide_the_others_and_the_exit_status_says_so() {
+    let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
+    let volumes = volumes(&c);
+    stop_all(&c);
+    // The first claim created is refused for good (403 is not retried): that pair fails, the
+    // other two go on.
+    c.guard
+        .faults()
+        .fail_next("persistentvolumeclaims", Some("create"), 1, 403);
+    let o = adopt(&c, &["--yes", "-o", "json"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let result: serde_json::Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("the outcome is printed on failure too: {e}: {}", text(&o)));
+    let pairs = result["pairs"].as_array().expect("pairs");
+    let failed: Vec<&serde_json::Value> =
+        pairs.iter().filter(|p| p["outcome"] == "failed").collect();
+    assert_eq!(failed.len(), 1, "{result:#}");
+    assert_eq!(
+        pairs.iter().filter(|p| p["outcome"] == "done").count(),
+        2,
+        "{result:#}"
+    );
+    let steps = failed[0]["steps"].as_array().expect("steps");
+    let outcomes: Vec<&str> = steps
+        .iter()
+        .map(|s| s["outcome"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["done", "done", "done", "failed", "not-run"],
+        "Retain, delete, pre-bind done; create failed; the wait not run: {result:#}"
+    );
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("create pvc/")),
+        "{result:#}"
+    );
+    assert!(
+        text(&o).contains("1 of 3 pairs did not complete"),
+        "{}",
+        text(&o)
+    );
+    let failed_new = failed[0]["new_claim"]
+        .as_str()
+        .expect("new claim")
+        .to_string();
+    for ((old, new, _), volume) in PAIRS.iter().zip(&volumes) {
+        if *new != failed_new {
+            assert_adopted(&c, old, new, volume);
+        }
+    }
+    // The same command finishes the failed pair.
+    let o = adopt(&c, &["--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for ((old, new, _), volume) in PAIRS.iter().zip(&volumes) {
+        assert_adopted(&c, old, new, volume);
+    }
+    assert_eq!(journal_states(&c), all_done());
+}
