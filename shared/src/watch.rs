@@ -8,7 +8,7 @@ use std::fmt::Debug;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use kube::api::{Api, WatchEvent, WatchParams};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -72,6 +72,18 @@ where
                     WatchEvent::Added(_) | WatchEvent::Modified(_) | WatchEvent::Deleted(_),
                 ))) => {
                     self.broken = 0;
+                    // Take the changes that already arrived too: one read covers a burst
+                    // (twenty pods deleted together) instead of one read per event.
+                    loop {
+                        match events.next().now_or_never() {
+                            Some(Some(Ok(WatchEvent::Error(_)) | Err(_)) | None) => {
+                                self.events = None;
+                                break;
+                            }
+                            Some(Some(Ok(_))) => {}
+                            None => break,
+                        }
+                    }
                     return true;
                 }
                 // An `ERROR` event (410 Expired: the version is older than the server keeps),
