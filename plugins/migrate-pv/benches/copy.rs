@@ -2,14 +2,19 @@
 //! a baseline run on the same disk:
 //! - copy wall time of a generated tree (≈1 GiB: 100,000 small files and a few large ones)
 //!   divided by `cp -a` of the same tree (target ≤ 1.3);
-//! - verification time with and without checksums (runs of the same copy);
+//! - copy + `--verify=checksum` divided by `cp -a` (target ≤ 1.6), the archive digested as it
+//!   streams, beside the same copy checked the way it was before (`MIGRATE_PV_CHECKSUMS=separate`:
+//!   the copy, then a pass hashing every file on both sides);
 //! - the plugin's peak resident memory at two data sizes (target: flat, under 50 MiB);
 //! - adopting 50 claims with the volume binder at a real controller-manager's period (15 s):
 //!   one command with 50 pairs (target ≤ 2 periods + 10 s) beside 50 single adoptions one
 //!   after another, and zero bytes copied.
 //!
-//! `BENCH_SCALE=0.1` makes the tree ten times smaller for a quick look. `BENCH_ONLY=copy|adopt`
-//! (or `--only copy|adopt` after `--bench`) runs one part. `BENCH_ADOPT_SINGLES=N` measures N
+//! `BENCH_SCALE=0.1` makes the tree ten times smaller for a quick look (`0.5` is 50,000 files,
+//! 0.51 GiB). Each copy figure is the median of `BENCH_ROUNDS` rounds (default 3) of cp -a and
+//! the three copies, run one after another so that each round shares the machine's load.
+//! `BENCH_ONLY=copy|adopt` (or `--only copy|adopt` after `--bench`) runs one part;
+//! `BENCH_ONLY=checksum` only the copy and checksum ratios, at `BENCH_SCALE`. `BENCH_ADOPT_SINGLES=N` measures N
 //! single adoptions instead of 50 (minutes less) and prints their mean × 50, labelled as an
 //! extrapolation; `BENCH_ADOPT_CLAIMS` changes the 50.
 
@@ -76,11 +81,17 @@ fn drop_caches() {
 
 /// Runs the plugin; returns wall time and its output.
 fn run_plugin(c: &TestCluster, args: &[&str]) -> (Duration, String) {
+    run_plugin_with(c, args, &[])
+}
+
+/// Runs the plugin with extra environment variables; returns wall time and its output.
+fn run_plugin_with(c: &TestCluster, args: &[&str], env: &[(&str, &str)]) -> (Duration, String) {
     let start = Instant::now();
     let out = Command::new(plugin())
         .arg("--kubeconfig")
         .arg(&c.kubeconfig)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("plugin runs");
     let wall = start.elapsed();
@@ -137,7 +148,44 @@ fn volume_dir(c: &TestCluster, claim: &str) -> PathBuf {
     )
 }
 
-fn copy_figures(scale: f64) -> (f64, u64) {
+/// The median of some durations, in seconds.
+fn median(mut secs: Vec<f64>) -> f64 {
+    secs.sort_by(f64::total_cmp);
+    secs[secs.len() / 2]
+}
+
+/// What one copy of the source is run as: its label, extra flags and environment.
+struct Way {
+    label: &'static str,
+    flags: &'static [&'static str],
+    env: &'static [(&'static str, &'static str)],
+    target: Option<f64>,
+}
+
+const WAYS: [Way; 3] = [
+    Way {
+        label: "copy (+ manifest check)",
+        flags: &[],
+        env: &[],
+        target: Some(1.3),
+    },
+    Way {
+        label: "copy + checksums, digested as it streams",
+        flags: &["--verify=checksum"],
+        env: &[],
+        target: Some(1.6),
+    },
+    Way {
+        label: "copy, then a checksum pass (before)",
+        flags: &["--verify=checksum"],
+        env: &[("MIGRATE_PV_CHECKSUMS", "separate")],
+        target: None,
+    },
+];
+
+/// Copy figures at `scale`; returns the plain copy's ratio and, unless `rss` is false, the
+/// plugin's peak RSS in KiB.
+fn copy_figures(scale: f64, rounds: usize, rss: bool) -> (f64, u64) {
     let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
     c.kubectl(&["scale", "sts/minio", "-n", "kubeflow", "--replicas=0"])
         .ok();
@@ -153,87 +201,94 @@ fn copy_figures(scale: f64) -> (f64, u64) {
         bytes as f64 / (1u64 << 30) as f64,
         gen_start.elapsed().as_secs_f64()
     );
-
-    // Baseline: cp -a of the same tree on the same disk.
-    let baseline = source.parent().expect("volumes dir").join("cp-a-baseline");
-    drop_caches();
-    let start = Instant::now();
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(&source)
-        .arg(&baseline)
-        .status()
-        .expect("cp");
-    assert!(ok.success());
-    let cp = start.elapsed();
-    let _ = std::fs::remove_dir_all(&baseline);
-
-    drop_caches();
     let size = format!("{}Mi", (bytes >> 20) * 2 + 64);
-    let (copy, _) = run_plugin(
-        &c,
-        &[
-            "copy",
-            "minio-data-minio-0",
-            "plain",
-            "-n",
-            "kubeflow",
-            "--create",
-            "--size",
-            &size,
-            "--yes",
-        ],
-    );
-    drop_caches();
-    let (copy_sum, _) = run_plugin(
-        &c,
-        &[
-            "copy",
-            "minio-data-minio-0",
-            "summed",
-            "-n",
-            "kubeflow",
-            "--create",
-            "--size",
-            &size,
-            "--verify=checksum",
-            "--yes",
-        ],
-    );
-    let rss = measure_rss(
-        &c,
-        &[
-            "copy",
-            "minio-data-minio-0",
-            "measured",
-            "-n",
-            "kubeflow",
-            "--create",
-            "--size",
-            &size,
-            "--yes",
-        ],
-    )
-    .unwrap_or(0);
+    let mut cp_secs = Vec::new();
+    let mut way_secs: Vec<Vec<f64>> = WAYS.iter().map(|_| Vec::new()).collect();
+    let mut ratios: Vec<Vec<f64>> = WAYS.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        // Baseline: cp -a of the same tree on the same disk.
+        let baseline = source.parent().expect("volumes dir").join("cp-a-baseline");
+        drop_caches();
+        let start = Instant::now();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(&source)
+            .arg(&baseline)
+            .status()
+            .expect("cp");
+        assert!(ok.success());
+        let cp = start.elapsed().as_secs_f64();
+        let _ = std::fs::remove_dir_all(&baseline);
+        cp_secs.push(cp);
+        let mut line = format!("  round {}: cp -a {cp:.2} s", round + 1);
+        for (i, way) in WAYS.iter().enumerate() {
+            let dest = format!("copy-{round}-{i}");
+            let mut args = vec![
+                "copy",
+                "minio-data-minio-0",
+                &dest,
+                "-n",
+                "kubeflow",
+                "--create",
+                "--size",
+                &size,
+                "--yes",
+            ];
+            args.extend(way.flags);
+            drop_caches();
+            let (wall, _) = run_plugin_with(&c, &args, way.env);
+            // The disk is shared: each copy goes once measured.
+            let _ = std::fs::remove_dir_all(volume_dir(&c, &dest));
+            let secs = wall.as_secs_f64();
+            way_secs[i].push(secs);
+            ratios[i].push(secs / cp);
+            line.push_str(&format!(", {} {:.2}", i + 1, secs / cp));
+        }
+        println!("{line} (ratios to cp -a, in the order below)");
+    }
     println!(
-        "  cp -a                              {:>8.2} s",
-        cp.as_secs_f64()
+        "  cp -a                                        {:>8.2} s",
+        median(cp_secs)
     );
-    println!(
-        "  migrate-pv copy (+ manifest check)  {:>8.2} s   ratio {:.2} (target ≤ 1.3)",
-        copy.as_secs_f64(),
-        copy.as_secs_f64() / cp.as_secs_f64()
-    );
-    println!(
-        "  migrate-pv copy (+ checksums)       {:>8.2} s   checksum pass adds {:.2} s",
-        copy_sum.as_secs_f64(),
-        copy_sum.as_secs_f64() - copy.as_secs_f64()
-    );
-    println!(
-        "  plugin peak RSS                     {:>8.1} MiB",
-        rss as f64 / 1024.0
-    );
-    (copy.as_secs_f64() / cp.as_secs_f64(), rss)
+    for (i, way) in WAYS.iter().enumerate() {
+        let target = way
+            .target
+            .map(|t| format!(" (target ≤ {t})"))
+            .unwrap_or_default();
+        println!(
+            "  {}. {:<42} {:>8.2} s   ratio {:.2}{target}",
+            i + 1,
+            way.label,
+            median(way_secs[i].clone()),
+            median(ratios[i].clone())
+        );
+    }
+    let rss = if rss {
+        let peak = measure_rss(
+            &c,
+            &[
+                "copy",
+                "minio-data-minio-0",
+                "measured",
+                "-n",
+                "kubeflow",
+                "--create",
+                "--size",
+                &size,
+                "--yes",
+            ],
+        )
+        .unwrap_or(0);
+        let _ = std::fs::remove_dir_all(volume_dir(&c, "measured"));
+        println!(
+            "  plugin peak RSS                              {:>8.1} MiB",
+            peak as f64 / 1024.0
+        );
+        peak
+    } else {
+        0
+    };
+    (median(ratios[0].clone()), rss)
 }
 
 /// The claims of the namespace whose names start with `prefix` that are Bound, with their
@@ -406,18 +461,27 @@ fn main() {
         return;
     }
     let only = only();
-    if only.as_deref().is_some_and(|o| o != "copy" && o != "adopt") {
-        eprintln!("--only/BENCH_ONLY takes copy or adopt");
+    if only
+        .as_deref()
+        .is_some_and(|o| !["copy", "adopt", "checksum"].contains(&o))
+    {
+        eprintln!("--only/BENCH_ONLY takes copy, checksum or adopt");
         std::process::exit(2);
     }
+    let scale: f64 = std::env::var("BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let rounds = env_usize("BENCH_ROUNDS", 3).max(1);
+    if only.as_deref() == Some("checksum") {
+        println!("migrate-pv copy and checksum figures (scale {scale})");
+        copy_figures(scale, rounds, false);
+        return;
+    }
     if only.as_deref() != Some("adopt") {
-        let scale: f64 = std::env::var("BENCH_SCALE")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(1.0);
         println!("migrate-pv figures (scale {scale})");
-        let (_, rss_small) = copy_figures(scale / 4.0);
-        let (_, rss_full) = copy_figures(scale);
+        let (_, rss_small) = copy_figures(scale / 4.0, 1, true);
+        let (_, rss_full) = copy_figures(scale, rounds, true);
         println!(
             "peak RSS at 1/4 and full size: {:.1} MiB and {:.1} MiB (target: flat, < 50 MiB)",
             rss_small as f64 / 1024.0,
