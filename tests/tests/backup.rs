@@ -1177,3 +1177,229 @@ fn transient_server_errors_while_finding_the_database_are_retried() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert_eq!(manifest(&out)["databases"][0]["tables"][0]["rows"], 10);
 }
+
+/// InnoDB's log sequence number, read in the database container.
+fn lsn(c: &TestCluster) -> u64 {
+    let out = sql(
+        c,
+        "shop",
+        "deploy/db",
+        Some(PASSWORD),
+        "SHOW GLOBAL STATUS LIKE 'Innodb_lsn_current'",
+    );
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Innodb_lsn_current in {out:?}"))
+}
+
+/// The log sequence number once the server stopped writing redo log of its own (the flushes
+/// and the checkpoint after the test's writes): three reads in a row give the same number.
+fn quiet_lsn(c: &TestCluster) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut last = lsn(c);
+    let mut same = 0;
+    while same < 2 {
+        assert!(Instant::now() < deadline, "the server's LSN never settled");
+        std::thread::sleep(Duration::from_millis(200));
+        let now = lsn(c);
+        same = if now == last { same + 1 } else { 0 };
+        last = now;
+    }
+    last
+}
+
+fn checksum_of(c: &TestCluster, table: &str) -> u64 {
+    let out = sql(
+        c,
+        "shop",
+        "deploy/db",
+        Some(PASSWORD),
+        &format!("CHECKSUM TABLE {table}"),
+    );
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no checksum in {out:?}"))
+}
+
+fn table_in<'a>(m: &'a serde_json::Value, table: &str) -> &'a serde_json::Value {
+    m["databases"][0]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == table)
+        .unwrap_or_else(|| panic!("no table {table} in {m}"))
+}
+
+/// A dump of `db` with its phase times on; the child is returned running.
+fn spawn_timed_dump(c: &TestCluster, db: &str, file: &Path) -> Child {
+    Command::new(plugin_binary("backup"))
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args([
+            "dump",
+            "-n",
+            "shop",
+            "--target",
+            "deploy/db",
+            "--database",
+            db,
+        ])
+        .arg("--output")
+        .arg(file)
+        .env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("plugin runs")
+}
+
+/// The `timings:` line of a successful dump.
+fn timings_of(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .find(|l| l.starts_with("timings:"))
+        .unwrap_or_else(|| panic!("no timings line:\n{}", text(o)))
+        .to_string()
+}
+
+const AFTER_RAN: &str = " checksums-snapshot-after ";
+const AFTER_SKIPPED: &str = " checksums-snapshot-after-skipped-lsn-unchanged ";
+
+#[test]
+fn with_no_commit_between_the_snapshots_the_after_scan_is_skipped_and_the_checksums_hold() {
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = shop_cluster(3000, "quiet");
+    let fresh = checksum_of(&c, "quiet.big");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("quiet.sql");
+    // The server may still write redo log of its own (a checkpoint) during a dump; then the
+    // scan must run, and the dump is taken again. A number unchanged from before the dump to
+    // after it was unchanged for the plugin's two reads too, and the scan must be skipped.
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let before = quiet_lsn(&c);
+        let out = spawn_timed_dump(&c, "quiet", &file)
+            .wait_with_output()
+            .unwrap();
+        let timings = timings_of(&out);
+        let after = lsn(&c);
+        if after == before {
+            assert!(timings.contains(AFTER_SKIPPED), "{timings}");
+            assert!(!timings.contains(AFTER_RAN), "{timings}");
+            break;
+        }
+        assert!(timings.contains(AFTER_RAN), "the LSN moved: {timings}");
+        assert!(
+            Instant::now() < deadline,
+            "the server's LSN moved during every dump"
+        );
+    }
+    let m = manifest(&file);
+    let big = table_in(&m, "big");
+    assert_eq!(big["rows"], 3000, "{m}");
+    assert_eq!(big["checksum"].as_u64(), Some(fresh), "{m}");
+    assert_eq!(checksum_of(&c, "quiet.big"), fresh);
+}
+
+#[test]
+fn a_commit_between_the_snapshots_keeps_the_after_scan_and_the_manifest_right() {
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    // The container's PATH finds a mariadb-dump that waits for the test before it runs the
+    // real one: the dump starts (after the "before" snapshot exists) and is held before it
+    // takes its own snapshot, while the test commits.
+    let hold = tempfile::tempdir().unwrap();
+    let wrapper = hold.path().join("mariadb-dump");
+    std::fs::write(
+        &wrapper,
+        r#"#!/bin/sh
+case "$1" in --version|-V) exec /usr/bin/mariadb-dump "$@";; esac
+: > /hold/started
+i=0
+while [ ! -e /hold/go ]; do
+  i=$((i+1)); [ "$i" -lt 2400 ] || { echo "the test never let the dump go" >&2; exit 1; }
+  sleep 0.05
+done
+exec /usr/bin/mariadb-dump "$@"
+"#,
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let yaml = shop_yaml(None, false)
+        .replacen(
+            "      volumes:\n",
+            &format!(
+                "      volumes:\n      - {{name: hold, hostPath: {{path: {}, type: Directory}}}}\n",
+                hold.path().display()
+            ),
+            1,
+        )
+        .replacen(
+            "        volumeMounts:\n",
+            "        volumeMounts:\n        - {name: hold, mountPath: /hold}\n",
+            1,
+        )
+        .replacen(
+            "        env:\n",
+            "        env:\n        - {name: PATH, value: \"/hold:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"}\n",
+            1,
+        );
+    let c = TestCluster::start(&[]).expect("cluster");
+    c.apply(STORAGE);
+    c.apply(&yaml);
+    fill(&c, 3000, "held");
+    sql(
+        &c,
+        "shop",
+        "deploy/db",
+        Some(PASSWORD),
+        "CREATE TABLE held.changed (id INT PRIMARY KEY) ENGINE=InnoDB; INSERT INTO held.changed VALUES (1);",
+    );
+    let fresh = checksum_of(&c, "held.big");
+    let unchanged = checksum_of(&c, "held.changed");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("held.sql");
+    let mut child = spawn_timed_dump(&c, "held", &file);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !hold.path().join("started").exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "the dump ended ({status}) before it started:\n{}",
+                text(&child.wait_with_output().unwrap())
+            );
+        }
+        assert!(Instant::now() < deadline, "the dump never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    sql(
+        &c,
+        "shop",
+        "deploy/db",
+        Some(PASSWORD),
+        "INSERT INTO held.changed VALUES (2)",
+    );
+    std::fs::write(hold.path().join("go"), "").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let timings = timings_of(&out);
+    assert!(timings.contains(AFTER_RAN), "{timings}");
+    assert!(!timings.contains(AFTER_SKIPPED), "{timings}");
+    let m = manifest(&file);
+    // The dump's snapshot has the row committed after the "before" snapshot: that table
+    // differed between the two and has no checksum; the other kept its own.
+    let changed = table_in(&m, "changed");
+    assert_eq!(changed["rows"], 2, "{m}");
+    assert!(changed["checksum"].is_null(), "{m}");
+    assert_ne!(checksum_of(&c, "held.changed"), unchanged);
+    let big = table_in(&m, "big");
+    assert_eq!(big["checksum"].as_u64(), Some(fresh), "{m}");
+}
