@@ -291,7 +291,12 @@ fn adopt_stopped_at_every_step_resumes_to_the_same_end() {
         let status = migrate(&c, &["status", "-n", NS, "-o", "json"]);
         let status: serde_json::Value = serde_json::from_slice(&status.stdout)
             .unwrap_or_else(|e| panic!("status after step {}: {e}: {}", i + 1, text(&status)));
-        assert_eq!(status["operations"][0]["state"], "done");
+        assert_eq!(
+            status["operations"][0]["state"],
+            "done",
+            "status after step {}: {status:#}",
+            i + 1
+        );
     }
 }
 
@@ -623,23 +628,81 @@ fn adopt_right_after_the_owner_is_scaled_to_zero_waits_for_its_pod() {
     let c = TestCluster::start(&["fate-1.8.0-storage-class.yaml"]).expect("cluster");
     let volume = mysql_volume(&c);
     mysql_running(&c);
-    c.kubectl(&["scale", "deploy/mysql", "-n", NS, "--replicas=0"])
-        .ok();
-    let o = migrate(
-        &c,
-        &[
-            "adopt",
-            "mysql-data",
-            "data-mysql-0",
+    // A finalizer keeps the pod Terminating after the scale-down (as a slow shutdown does on a
+    // real node) until adopt has said that it waits for it; then the pod is let go.
+    let pod = c.jsonpath(
+        &["pods", "-n", NS, "-l", "fateMoudle=mysql"],
+        "{.items[0].metadata.name}",
+    );
+    assert!(!pod.is_empty(), "no mysql pod");
+    let hold = |finalizers: &str| {
+        c.kubectl(&[
+            "patch",
+            "pod",
+            &pod,
             "-n",
             NS,
-            "--yes",
-            "--timeout",
-            "60s",
-        ],
+            "--type",
+            "merge",
+            "-p",
+            &format!(r#"{{"metadata":{{"finalizers":{finalizers}}}}}"#),
+        ])
+        .ok();
+    };
+    hold(r#"["e2e.test/hold"]"#);
+    c.kubectl(&["scale", "deploy/mysql", "-n", NS, "--replicas=0"])
+        .ok();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c
+        .jsonpath(&["pod", &pod, "-n", NS], "{.metadata.deletionTimestamp}")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "pod/{pod} was never deleted:\n{}\n{}",
+            c.kubectl(&["get", "pods", "-n", NS, "-o", "yaml"]).stdout,
+            c.kubectl(&["get", "deploy,rs", "-n", NS, "-o", "wide"])
+                .stdout
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut child = Command::new(binary())
+        .arg("--kubeconfig")
+        .arg(&c.kubeconfig)
+        .args(["adopt", "mysql-data", "data-mysql-0", "-n", NS, "--yes"])
+        .args(["--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("plugin starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let out = std::thread::spawn(move || std::io::read_to_string(stdout).unwrap_or_default());
+    let (lines, said) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let err = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("to terminate") {
+                let _ = lines.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let waited = said.recv_timeout(Duration::from_secs(60)).is_ok();
+    hold("null");
+    let status = child.wait().expect("plugin ends");
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    assert!(
+        waited,
+        "adopt never said it waits for pod/{pod}:\n{out}{err}"
     );
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("to terminate"), "{}", text(&o));
+    assert_eq!(status.code(), Some(0), "{out}{err}");
     assert_adopted(&c, &volume);
 }
 

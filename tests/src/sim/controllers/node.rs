@@ -161,6 +161,10 @@ pub fn sync(shared: &Shared) {
             let grace = pod["metadata"]["deletionGracePeriodSeconds"]
                 .as_u64()
                 .unwrap_or(0);
+            if grace == 0 && !shared.kubelet.running(&uid) {
+                // Stopped, and held by a finalizer: nothing is left for the kubelet to do.
+                continue;
+            }
             let asked = shared.kubelet.timer(&uid).unwrap_or_else(|| {
                 shared.kubelet.terminate(&uid);
                 for c in pod["spec"]["containers"]
@@ -188,7 +192,7 @@ pub fn sync(shared: &Shared) {
             {
                 shared.kubelet.stop_pod(&uid);
                 shared.kubelet.set_timer(&uid, None);
-                shared.store.remove(&pods_ri, ns, name);
+                shared.store.end_grace(&pods_ri, ns, name);
             }
             continue;
         }

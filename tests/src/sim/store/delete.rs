@@ -104,10 +104,43 @@ impl Store {
         )
     }
 
-    /// Removes an object now, whatever its finalizers (the end of graceful pod deletion).
+    /// Removes an object now, whatever its finalizers.
     pub fn remove(&self, ri: &ResourceInfo, ns: &str, name: &str) -> Option<Value> {
         let mut st = self.lock();
         self.remove_locked(&mut st, ri, ns, name)
+    }
+
+    /// The end of a pod's graceful deletion: the kubelet, its containers stopped, deletes the
+    /// pod again with a grace period of 0 (pkg/kubelet/status/status_manager.go). The API
+    /// server removes it only once no finalizer is left; until then it stays, Terminating,
+    /// with `deletionGracePeriodSeconds: 0` (staging/src/k8s.io/apiserver/pkg/registry/generic/
+    /// registry/store.go `Delete`: objects with finalizers are only updated), and goes when
+    /// its last finalizer is removed.
+    pub fn end_grace(&self, ri: &ResourceInfo, ns: &str, name: &str) {
+        let mut st = self.lock();
+        let Some(obj) = st
+            .objects
+            .get(&ri.key())
+            .and_then(|m| m.get(&(ns_key(ri, ns), name.to_string())))
+        else {
+            return;
+        };
+        if meta::finalizers(obj).is_empty() {
+            self.remove_locked(&mut st, ri, ns, name);
+            return;
+        }
+        let mut obj = obj.clone();
+        if obj["metadata"]["deletionGracePeriodSeconds"] == json!(0) {
+            return;
+        }
+        obj["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+        st.rv += 1;
+        obj["metadata"]["resourceVersion"] = json!(st.rv.to_string());
+        st.objects
+            .entry(ri.key())
+            .or_default()
+            .insert((ns_key(ri, ns), name.to_string()), obj.clone());
+        self.after_write(&mut st, ri, "MODIFIED", &obj);
     }
 
     fn remove_locked(
