@@ -26,7 +26,8 @@ use tokio::task::JoinHandle;
 
 use super::Shared;
 
-/// Runs every controller but the volume binder once.
+/// Runs every controller but the volume binder once (the volume protection controllers are
+/// event-driven and run here).
 pub fn sync_all(shared: &Shared) {
     deployments::sync(shared);
     statefulsets::sync(shared);
@@ -37,6 +38,7 @@ pub fn sync_all(shared: &Shared) {
     jobs::sync(shared);
     gc::sync(shared);
     pdb::sync(shared);
+    volumes::protection(shared);
     scheduler::sync(shared);
     node::sync(shared);
 }

@@ -104,7 +104,15 @@ pub fn sync(shared: &Shared) {
     for pv in shared.store.all(&k.pv) {
         sync_volume(shared, &k, &pv);
     }
-    protect(shared, &k);
+}
+
+/// The claim and volume protection controllers: a claim being deleted loses
+/// `kubernetes.io/pvc-protection` once no pod uses it, a volume being deleted loses
+/// `kubernetes.io/pv-protection` once it is not Bound. Unlike the binder they have no resync of
+/// their own: kube-controller-manager's pvc-protection and pv-protection controllers act on
+/// informer events (a claim or volume updated, a pod deleted), so they run on every change.
+pub fn protection(shared: &Shared) {
+    protect(shared, &kinds());
 }
 
 fn bind(shared: &Shared, k: &Kinds, pv: &Value, claim: &Value, by_controller: bool) {
