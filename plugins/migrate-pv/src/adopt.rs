@@ -342,7 +342,10 @@ async fn run_one(args: &Args, cluster: &Cluster, mut one: PairPlan) -> anyhow::R
         journal::JOURNAL.write(cluster, &key, &started).await
     })
     .await?;
-    if args.dry_run == DryRun::None && !one.plan.steps.is_empty() {
+    // Done when this run took the steps, or found a journalled adoption already complete (a
+    // run stopped while it waited for the binding, and the binder finished it meanwhile).
+    let finished = !one.plan.steps.is_empty() || one.journalled.as_deref() == Some("started");
+    if args.dry_run == DryRun::None && finished {
         journal::JOURNAL
             .write(cluster, &key, &one.entry("done"))
             .await?;
