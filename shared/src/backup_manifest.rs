@@ -14,8 +14,7 @@
 //!   belong to the dump's consistent snapshot (`rows_from: dump`). `checksum` is MySQL's
 //!   `CHECKSUM TABLE` when the table was the same in a snapshot taken before the dump's own and
 //!   in one taken after it (then it is the dump's too), and absent when it changed or could
-//!   not be taken. For InnoDB on MariaDB the one before stands for both when InnoDB's log
-//!   sequence number did not move between the first snapshot and the dump's.
+//!   not be taken.
 //!
 //! [`Manifest::check_file`] recomputes size and sha256 of a file against its manifest; the
 //! content checks of a dump (trailer, decompression) live in the backup plugin.

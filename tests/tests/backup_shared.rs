@@ -296,7 +296,7 @@ fn snapshot_checksums_read_the_snapshot_announced_even_after_a_later_commit() {
         let got = got.expect("snapshot checksums");
         let key = ("snap".to_string(), "t".to_string());
         assert_eq!(
-            got.sums[&key].map(|v| v.to_string()),
+            got[&key].map(|v| v.to_string()),
             Some(unchanged.clone()),
             "the checksum is the snapshot's, not the table's after the insert"
         );

@@ -35,7 +35,7 @@ use upgrade_shared::output::{self, Format};
 use upgrade_shared::progress::Progress;
 use upgrade_shared::{exit, prompt};
 
-use super::{checksums, databases, human, lsn_current, snapshot_checksums, tables_with_engines};
+use super::{checksums, databases, human, snapshot_checksums, tables_with_engines};
 use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
 use crate::sqlfile::DumpSink;
 use crate::timing::Timings;
@@ -225,14 +225,6 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     //   own snapshot exists (its first USE line, written after mariadb-dump's START
     //   TRANSACTION WITH CONSISTENT SNAPSHOT), or once the dump ended.
     // Both snapshots bracket the dump's, as the reads before and after it did.
-    //
-    // On MariaDB the "before" session also reads Innodb_lsn_current right before it takes its
-    // snapshot, and it is read again once the dump's snapshot exists. Every InnoDB change
-    // writes redo log and moves that number, so when it has not moved no InnoDB transaction
-    // committed between the two snapshots: the dump's snapshot sees what "before" saw, the
-    // "after" scan would read the same, and it is skipped (the "before" checksums stand for
-    // both). When it moved (any write, even one the dump's tables never saw) or the server has
-    // no such variable (MySQL), the "after" scan runs as before.
     let before_live = table_checksums(&s, &live).await?;
     timings.lap("checksums-before");
     let dump_snapshot = Arc::new(tokio::sync::Notify::new());
@@ -258,36 +250,15 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     let snapshot_sums = async {
         if in_snapshot.is_empty() {
             let _ = taken_tx.send(());
-            return Ok((
-                Sums::new(),
-                Sums::new(),
-                Duration::ZERO,
-                AfterScan::Ran(Duration::ZERO),
-            ));
+            return Ok((Sums::new(), Sums::new(), Duration::ZERO, Duration::ZERO));
         }
         let t = Instant::now();
         let before = snapshot_checksums(&s, &in_snapshot, Some(taken_tx)).await?;
         let took_before = t.elapsed();
         dump_snapshot.notified().await;
         let t = Instant::now();
-        // A failed read of the number is no proof: the scan runs.
-        let now = lsn_current(&s).await.ok().flatten();
-        if before.lsn_before.is_some() && now == before.lsn_before {
-            let sums = before.sums;
-            return Ok((
-                sums.clone(),
-                sums,
-                took_before,
-                AfterScan::Skipped(t.elapsed()),
-            ));
-        }
         let after = snapshot_checksums(&s, &in_snapshot, None).await?;
-        Ok::<_, anyhow::Error>((
-            before.sums,
-            after.sums,
-            took_before,
-            AfterScan::Ran(t.elapsed()),
-        ))
+        Ok::<_, anyhow::Error>((before, after, took_before, t.elapsed()))
     };
     let stream = async {
         // Without the "before" snapshot (its query failed) there is no dump to bracket.
@@ -385,12 +356,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
 
     let (mut before, mut after, took_before, took_after) = sums?;
     timings.part("checksums-snapshot-before", took_before);
-    match took_after {
-        AfterScan::Ran(took) => timings.part("checksums-snapshot-after", took),
-        AfterScan::Skipped(took) => {
-            timings.part("checksums-snapshot-after-skipped-lsn-unchanged", took)
-        }
-    }
+    timings.part("checksums-snapshot-after", took_after);
     before.extend(before_live);
     after.extend(table_checksums(&s, &live).await?);
     timings.lap("checksums-after");
@@ -496,14 +462,6 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         other => output::print(&output::to_document(&manifest, other)?)?,
     }
     Ok(exit::OK)
-}
-
-/// Whether the "after" snapshot's checksums were read (and how long that took), or skipped
-/// because InnoDB's log sequence number had not moved since the "before" snapshot (the time
-/// is that of reading the number).
-enum AfterScan {
-    Ran(Duration),
-    Skipped(Duration),
 }
 
 fn absolute(p: &Path) -> PathBuf {

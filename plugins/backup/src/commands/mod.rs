@@ -117,48 +117,18 @@ pub type Sums = BTreeMap<(String, String), Option<u64>>;
 /// The row the client prints once the snapshot of [`snapshot_checksums`] exists.
 const SNAPSHOT_TAKEN: &str = "kubectl-upgrade:snapshot-taken";
 
-/// The status variable holding InnoDB's current log sequence number (MariaDB; MySQL has none).
-const LSN_STATUS: &str = "Innodb_lsn_current";
-
-/// The checksums of one snapshot and the InnoDB log sequence number read right before it was
-/// taken (`None` where the server has no `Innodb_lsn_current`).
-#[derive(Debug, Clone)]
-pub struct SnapshotSums {
-    pub sums: Sums,
-    pub lsn_before: Option<u64>,
-}
-
-fn lsn_query() -> String {
-    format!("SHOW GLOBAL STATUS LIKE {};\n", quote_str(LSN_STATUS))
-}
-
-fn lsn_in(rows: &[Vec<Option<String>>]) -> Option<u64> {
-    rows.iter().find_map(|r| match r.as_slice() {
-        [Some(name), Some(v)] if name.eq_ignore_ascii_case(LSN_STATUS) => v.parse().ok(),
-        _ => None,
-    })
-}
-
-/// InnoDB's current log sequence number, `None` where the server does not report it. Every
-/// change to an InnoDB table writes redo log, so the number moves with every commit.
-pub async fn lsn_current(s: &Session) -> anyhow::Result<Option<u64>> {
-    Ok(lsn_in(&s.query(&lsn_query()).await?))
-}
-
 /// `CHECKSUM TABLE` of `tables` (database, table) read in one consistent snapshot:
 /// REPEATABLE READ and `START TRANSACTION WITH CONSISTENT SNAPSHOT`, which InnoDB establishes
 /// at once and its CHECKSUM TABLE reads in that transaction see (whatever is committed
 /// meanwhile). `taken` is signalled as soon as the server confirmed the snapshot: the client
 /// runs unbuffered and prints a marker row right after it, long before the checksums end.
-/// The same session reads `Innodb_lsn_current` right before it takes the snapshot.
 pub async fn snapshot_checksums(
     s: &Session,
     tables: &[(String, String)],
     taken: Option<tokio::sync::oneshot::Sender<()>>,
-) -> anyhow::Result<SnapshotSums> {
+) -> anyhow::Result<Sums> {
     let mut sql = format!(
-        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\n{}START TRANSACTION WITH CONSISTENT SNAPSHOT;\nSELECT {};\n",
-        lsn_query(),
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSTART TRANSACTION WITH CONSISTENT SNAPSHOT;\nSELECT {};\n",
         quote_str(SNAPSHOT_TAKEN)
     );
     for chunk in tables.chunks(200) {
@@ -196,26 +166,23 @@ pub async fn snapshot_checksums(
     finished.check(&s.db.pod, "CHECKSUM TABLE")?;
     let text = String::from_utf8_lossy(&out.data);
     let rows = upgrade_shared::mysql::parse_tsv(&text);
-    let Some(at) = rows
-        .iter()
-        .position(|r| r.first().cloned().flatten().as_deref() == Some(SNAPSHOT_TAKEN))
-    else {
-        anyhow::bail!("CHECKSUM TABLE: the server did not confirm the snapshot");
-    };
-    let lsn_before = lsn_in(&rows[..at]);
-    let sums = tables
+    let mut rows = rows.into_iter();
+    match rows.next() {
+        Some(first) if first.first().cloned().flatten().as_deref() == Some(SNAPSHOT_TAKEN) => {}
+        _ => anyhow::bail!("CHECKSUM TABLE: the server did not confirm the snapshot"),
+    }
+    Ok(tables
         .iter()
         .cloned()
-        .zip(rows.into_iter().skip(at + 1))
+        .zip(rows)
         .map(|(key, row)| {
             let sum = row.get(1).cloned().flatten().and_then(|v| v.parse().ok());
             (key, sum)
         })
-        .collect();
-    Ok(SnapshotSums { sums, lsn_before })
+        .collect())
 }
 
-/// Collects a client's output and signals once `marker` is one of its lines.
+/// Collects a client's output and signals when it starts with `marker`.
 struct MarkerWatch {
     data: Vec<u8>,
     marker: Vec<u8>,
@@ -230,12 +197,8 @@ impl tokio::io::AsyncWrite for MarkerWatch {
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = &mut *self;
         this.data.extend_from_slice(buf);
-        if this.taken.is_some()
-            && (this.data.starts_with(&this.marker)
-                || this
-                    .data
-                    .windows(this.marker.len() + 1)
-                    .any(|w| w[0] == b'\n' && w[1..] == this.marker[..]))
+        if this.data.len() >= this.marker.len()
+            && this.data.starts_with(&this.marker)
             && let Some(tx) = this.taken.take()
         {
             let _ = tx.send(());
