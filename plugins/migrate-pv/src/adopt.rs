@@ -648,17 +648,7 @@ fn render_plan(namespace: &str, prepare: &Plan, pairs: &[PairPlan], styles: &Sty
         if plan.steps.is_empty() && plan.done.is_empty() {
             out.push_str(&format!("  {}\n", styles.good("nothing to do")));
         }
-        for (i, step) in plan.steps.iter().enumerate() {
-            let mark = if step.destructive() {
-                styles.warn(" (destructive)")
-            } else {
-                String::new()
-            };
-            out.push_str(&format!("{:>3}. {}{mark}\n", i + 1, step.describe()));
-        }
-        for w in &plan.warnings {
-            out.push_str(&format!("{} {w}\n", styles.warn("warning:")));
-        }
+        crate::render::steps_and_warnings(&mut out, plan, styles);
     };
     if !prepare.steps.is_empty() {
         list("first, for every pair:".into(), prepare);

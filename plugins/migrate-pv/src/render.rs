@@ -23,6 +23,12 @@ pub fn plan(plan: &Plan, styles: &Styles) -> String {
     if plan.steps.is_empty() {
         out.push_str(&format!("  {}\n", styles.good("nothing to do")));
     }
+    steps_and_warnings(&mut out, plan, styles);
+    out
+}
+
+/// A plan's steps, numbered and the destructive ones marked, then its warnings.
+pub fn steps_and_warnings(out: &mut String, plan: &Plan, styles: &Styles) {
     for (i, step) in plan.steps.iter().enumerate() {
         let mark = if step.destructive() {
             styles.warn(" (destructive)")
@@ -34,7 +40,6 @@ pub fn plan(plan: &Plan, styles: &Styles) -> String {
     for w in &plan.warnings {
         out.push_str(&format!("{} {w}\n", styles.warn("warning:")));
     }
-    out
 }
 
 /// One step of a plan and what became of it, for `-o json|yaml`.
