@@ -2,7 +2,8 @@
 //! KubeFATE flow (dump, verify, restore test, refused and quiesced restores, list), the seed's
 //! data-only dump, passwords kept out of argv, files and output, and the faults that must end
 //! in a one-line failure and never in a success: a cut exec stream, the dump process killed in
-//! the pod, a full volume, a wrong password, a missing database, a server that is down.
+//! the pod, the copy of its stream to the exec's stdout killed there, a full volume, a wrong
+//! password, a missing database, a server that is down.
 
 #![allow(clippy::unwrap_used)] // test helpers fail loudly by design
 
@@ -857,6 +858,73 @@ fn the_dump_process_killed_in_the_pod_fails_with_its_own_status() {
     assert!(line.contains("mariadb-dump exited with 137"), "{line}");
     assert!(!file.exists());
     assert!(!dir.path().join("killed.sql.manifest.json").exists());
+}
+
+/// The parent's pid of a process, from `/proc/PID/stat` (the field after the command's
+/// parenthesised name).
+fn parent_of(pid: &str) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(1).map(str::to_string)
+}
+
+fn cmdline_of(pid: &str) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| String::from_utf8_lossy(&raw).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_copy_to_the_exec_s_stdout_killed_in_the_pod_fails_the_dump_and_names_dd() {
+    if !mariadb_installed() {
+        eprintln!("skipped: MariaDB is not installed");
+        return;
+    }
+    let c = shop_cluster(40000, "kill_dd");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dd.sql");
+    let mut child = spawn_backup(
+        &c,
+        &[
+            "dump",
+            "-n",
+            "shop",
+            "--target",
+            "deploy/db",
+            "--database",
+            "kill_dd",
+            "--output",
+            file.to_str().unwrap(),
+        ],
+    );
+    wait_for_file(&dir.path().join("dd.sql.partial"), 1 << 20, &mut child);
+    // The dd that copies this dump's stream: its parent is the script run for kill_dd.
+    let mut killed = false;
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let pid = e.file_name().to_string_lossy().into_owned();
+        if !cmdline_of(&pid).starts_with("dd bs=1M iflag=fullblock") {
+            continue;
+        }
+        let Some(parent) = parent_of(&pid) else {
+            continue;
+        };
+        let script = cmdline_of(&parent);
+        if script.starts_with("sh -c ") && script.contains(" kill_dd ") {
+            killed |= Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap()
+                .success();
+        }
+    }
+    assert!(killed, "the dump's dd was found and killed");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let line = one_error_line(&o);
+    assert!(line.contains("dd exited with 137"), "{line}");
+    assert!(line.contains("kept as"), "{line}");
+    assert!(!file.exists());
+    assert!(!dir.path().join("dd.sql.manifest.json").exists());
 }
 
 #[test]

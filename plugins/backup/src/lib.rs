@@ -5,6 +5,7 @@
 pub mod commands;
 pub mod inspect;
 pub mod plan;
+pub mod pod_dump;
 pub mod sections;
 pub mod sqlfile;
 pub mod timing;

@@ -2,11 +2,10 @@
 //! local file (and/or onto the pod's volume), checking everything a dump can prove about
 //! itself before it is called done.
 //!
-//! In the pod, the dump program writes into a FIFO read by `tee`, which sends the bytes to the
-//! exec's stdout, to the pod's own sha256 of what it sent ([`DIGEST`]: OpenSSL or
-//! `sha256sum`) and, with `--to-volume`, to `PATH.partial`. The script reports the dump
-//! program's own exit status (`wait` on its pid, not the shell's or tee's) and the digests on
-//! stderr as `kubectl-upgrade-backup: …` lines. Here every byte goes through the inspector
+//! In the pod, [`crate::pod_dump`]'s script runs the dump program, sends its bytes to the
+//! exec's stdout (in 1 MiB writes where the container's `dd` can), to the pod's own sha256
+//! and, with `--to-volume`, to `PATH.partial`, and reports the dump program's own exit status
+//! and the digests on stderr ([`Report`]). Here every byte goes through the inspector
 //! (sha256, rows, trailer) and, with `--output`, into `FILE.partial`, on threads of their own
 //! ([`DumpSink`]). Only when the exit status is 0, the trailer is there, both digests (three
 //! with a volume copy, re-read from disk) agree and the text ended outside any statement, are
@@ -37,96 +36,10 @@ use upgrade_shared::{exit, prompt};
 
 use super::{checksums, databases, human, snapshot_checksums, tables_with_engines};
 use crate::plan::{DumpPlan, DumpRequest, check_volume_path, plan_dump};
+use crate::pod_dump::{Report, dump_script};
 use crate::sqlfile::DumpSink;
 use crate::timing::Timings;
 use crate::{Args, Command, DryRun, connect};
-
-/// Defines `digest`, the pod's sha256 of stdin with the hex digest first: OpenSSL's when the
-/// container has one that gives the right answer (it uses the CPU's SHA instructions), else
-/// coreutils' `sha256sum`, which does not and costs several times the CPU for the same digest.
-pub const DIGEST: &str = r#"empty=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
-if command -v openssl >/dev/null 2>&1 && [ "$(openssl dgst -sha256 -r </dev/null 2>/dev/null | cut -c1-64)" = "$empty" ]; then
-  digest() { openssl dgst -sha256 -r; }
-elif command -v sha256sum >/dev/null 2>&1; then
-  digest() { sha256sum; }
-else
-  echo "kubectl-upgrade-backup: sha256sum is not in the container" >&2; exit 69
-fi
-"#;
-
-/// The script body after the client prelude and [`DIGEST`]: `$1` is the volume path or `-`.
-pub const DUMP_BODY: &str = r#"vol=$1
-shift
-new_cnf
-mkfifo "$d/out" "$d/sum" || exit 70
-digest < "$d/sum" > "$d/sha" &
-s=$!
-"$tool" --defaults-extra-file="$cnf" "$@" > "$d/out" &
-p=$!
-if [ "$vol" = "-" ]; then tee "$d/sum" < "$d/out"; else tee "$d/sum" "$vol.partial" < "$d/out"; fi
-t=$?
-wait "$p"
-rc=$?
-wait "$s"
-echo "kubectl-upgrade-backup: dump-exit=$rc tee-exit=$t sha256=$(cut -c1-64 "$d/sha")" >&2
-[ "$rc" -eq 0 ] || exit "$rc"
-[ "$t" -eq 0 ] || { echo "kubectl-upgrade-backup: writing the dump failed in the container" >&2; exit 74; }
-if [ "$vol" != "-" ]; then
-  sync
-  echo "kubectl-upgrade-backup: volume-sha256=$(digest < "$vol.partial" | cut -c1-64)" >&2
-fi
-exit 0
-"#;
-
-/// The whole body run after the client prelude: the tools it needs, [`DIGEST`], [`DUMP_BODY`].
-pub fn dump_script() -> String {
-    format!(
-        r#"for c in tee mkfifo cut; do
-  command -v "$c" >/dev/null 2>&1 || {{ echo "kubectl-upgrade-backup: $c is not in the container" >&2; exit 69; }}
-done
-{DIGEST}{DUMP_BODY}"#
-    )
-}
-
-const MARK: &str = "kubectl-upgrade-backup: ";
-
-/// What the pod reported on its `kubectl-upgrade-backup:` lines.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Report {
-    pub dump_exit: Option<i32>,
-    pub pod_sha256: Option<String>,
-    pub volume_sha256: Option<String>,
-    /// The last other stderr line (the dump program's own message).
-    pub last_error: String,
-}
-
-impl Report {
-    /// Reads one stderr line.
-    pub fn line(&mut self, line: &str) {
-        let Some(rest) = line.strip_prefix(MARK) else {
-            if !line.trim().is_empty() {
-                self.last_error = line.trim().to_string();
-            }
-            return;
-        };
-        let mut known = false;
-        for word in rest.split_whitespace() {
-            if let Some(v) = word.strip_prefix("dump-exit=") {
-                self.dump_exit = v.parse().ok();
-                known = true;
-            } else if let Some(v) = word.strip_prefix("sha256=") {
-                self.pod_sha256 = Some(v.to_string());
-                known = true;
-            } else if let Some(v) = word.strip_prefix("volume-sha256=") {
-                self.volume_sha256 = Some(v.to_string());
-                known = true;
-            }
-        }
-        if !known {
-            self.last_error = rest.trim().to_string();
-        }
-    }
-}
 
 /// Runs `dump`.
 pub async fn run(args: &Args) -> anyhow::Result<u8> {
@@ -310,19 +223,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     };
     let exit_status = report.dump_exit.unwrap_or(finished.code);
     let mut problems: Vec<String> = Vec::new();
-    if exit_status != 0 {
-        let why = if report.last_error.is_empty() {
-            finished.message.clone()
-        } else {
-            report.last_error.clone()
-        };
-        problems.push(format!("{} exited with {exit_status}: {why}", s.tools.dump));
-    } else if finished.code != 0 {
-        problems.push(format!(
-            "the dump script failed with {}: {}",
-            finished.code, report.last_error
-        ));
-    }
+    problems.extend(report.failure(&s.tools.dump, finished.code, &finished.message));
     if !summary.trailer {
         problems.push(format!(
             "the dump does not end with '-- Dump completed' (last line: {:?})",
@@ -607,81 +508,4 @@ fn render_done(m: &Manifest, file: Option<&Path>) -> String {
     }
     out.push_str("\nverified: exit status 0, trailer present, sha256 equal here and in the pod, rows counted\n");
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_pod_report_is_read_from_marker_lines() {
-        let mut r = Report::default();
-        r.line(
-            "mariadb-dump: Got error: 1049: \"Unknown database 'x'\" when selecting the database",
-        );
-        r.line("kubectl-upgrade-backup: dump-exit=2 tee-exit=0 sha256=abc");
-        assert_eq!(r.dump_exit, Some(2));
-        assert_eq!(r.pod_sha256.as_deref(), Some("abc"));
-        assert!(r.last_error.starts_with("mariadb-dump: Got error: 1049"));
-        r.line("kubectl-upgrade-backup: volume-sha256=def");
-        assert_eq!(r.volume_sha256.as_deref(), Some("def"));
-        r.line("kubectl-upgrade-backup: writing the dump failed in the container");
-        assert_eq!(r.last_error, "writing the dump failed in the container");
-    }
-
-    /// Runs [`DIGEST`] and `digest` on "abc" with only the named tools on PATH.
-    fn digest_with(tools: &[&str], fake_openssl: Option<&str>) -> std::process::Output {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().unwrap();
-        for t in tools {
-            let real = ["/usr/bin", "/bin"]
-                .iter()
-                .map(|d| Path::new(d).join(t))
-                .find(|p| p.exists())
-                .unwrap_or_else(|| panic!("{t} is installed"));
-            std::os::unix::fs::symlink(real, dir.path().join(t)).unwrap();
-        }
-        if let Some(out) = fake_openssl {
-            let fake = dir.path().join("openssl");
-            std::fs::write(&fake, format!("#!/bin/sh\ncat >/dev/null\necho '{out}'\n")).unwrap();
-            std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        std::process::Command::new("/bin/sh")
-            .arg("-c")
-            .arg(format!("{DIGEST}printf abc | digest | cut -c1-64"))
-            .env("PATH", dir.path())
-            .output()
-            .unwrap()
-    }
-
-    #[test]
-    fn the_pod_digest_is_sha256_from_openssl_or_sha256sum_and_a_wrong_openssl_is_passed_over() {
-        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        let stdout =
-            |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).trim().to_string();
-        let openssl_installed = ["/usr/bin/openssl", "/bin/openssl"]
-            .iter()
-            .any(|p| Path::new(p).exists());
-        if openssl_installed {
-            let o = digest_with(&["openssl", "cut"], None);
-            assert_eq!(stdout(&o), abc, "openssl: {o:?}");
-        }
-        let o = digest_with(&["sha256sum", "cut"], None);
-        assert_eq!(stdout(&o), abc, "sha256sum: {o:?}");
-        // An openssl whose digest is not sha256 (another build, another output) is not used.
-        let o = digest_with(&["sha256sum", "cut"], Some("0123 *stdin"));
-        assert_eq!(stdout(&o), abc, "fallback: {o:?}");
-        let o = digest_with(&["cut"], None);
-        assert_eq!(o.status.code(), Some(69));
-        assert!(
-            String::from_utf8_lossy(&o.stderr).contains("sha256sum is not in the container"),
-            "{o:?}"
-        );
-    }
-
-    #[test]
-    fn the_script_never_names_a_secret_and_reports_the_dump_s_own_status() {
-        assert!(DUMP_BODY.contains("wait \"$p\"\nrc=$?"));
-        assert!(!DUMP_BODY.contains("password"));
-    }
 }
