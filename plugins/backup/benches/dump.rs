@@ -3,12 +3,19 @@
 //! - dump: the plugin streaming through exec to a local file (with every check it makes:
 //!   CHECKSUM TABLE before and after, the pod's sha256, the inspection here) divided by
 //!   `mariadb-dump` run directly with the same options into a local file (target ≤ 1.25,
-//!   aim 1.05);
+//!   aim 1.05), and divided by the seed's manual route through the same API server,
+//!   `kubectl exec POD -- mariadb-dump -uroot FLAGS > FILE`, timed in the same rounds;
+//! - the plugin's CPU time per dump (user + sys, from `/usr/bin/time`), and the other
+//!   build's when one is named;
 //! - restore: the plugin's `restore --replace` (its verification pass included) divided by
 //!   `mariadb < FILE` (target ≤ 1.25);
 //! - the cost of verification: `verify FILE` and `verify --restore-test`;
 //! - the plugin's peak resident memory while dumping at two database sizes (target: flat,
 //!   under 50 MiB).
+//!
+//! Every timed command is preceded by `sync`, so the dirty pages one run left (its dump file,
+//! the server's writes) are not written back while the next one is timed; the baseline and
+//! the plugin are treated alike.
 //!
 //! The plugin's dump runs with `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` and its per-phase times are
 //! printed under its figure. `BENCH_ROUNDS=N` (default 1) repeats the dump pair N times,
@@ -148,8 +155,10 @@ fn timed(cmd: Command) -> Duration {
     timed_output(cmd).0
 }
 
-/// Wall time of a command and its stderr.
+/// Wall time of a command and its stderr, after `sync` (see the module docs).
 fn timed_output(mut cmd: Command) -> (Duration, String) {
+    let synced = Command::new("sync").status().expect("sync runs");
+    assert!(synced.success(), "sync failed");
     let start = Instant::now();
     let out = cmd.output().expect("runs");
     let took = start.elapsed();
@@ -165,6 +174,39 @@ fn timings_line(stderr: &str) -> String {
         .find(|l| l.starts_with("timings:"))
         .unwrap_or("timings: (not printed by this build)")
         .to_string()
+}
+
+/// What `/usr/bin/time -f` prints for [`with_cpu_time`].
+const CPU_MARK: &str = "bench-cpu-seconds ";
+
+/// The command run under `/usr/bin/time`, which adds its user + sys time to stderr.
+fn with_cpu_time(cmd: &Command) -> Command {
+    let mut timed = Command::new("/usr/bin/time");
+    timed
+        .arg("-f")
+        .arg(format!("{CPU_MARK}%U %S"))
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stdin(Stdio::null());
+    for (k, v) in cmd.get_envs() {
+        if let Some(v) = v {
+            timed.env(k, v);
+        }
+    }
+    timed
+}
+
+/// User + sys seconds from the line [`with_cpu_time`] added.
+fn cpu_seconds(stderr: &str) -> f64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix(CPU_MARK))
+        .map(|t| {
+            t.split_whitespace()
+                .filter_map(|v| v.parse::<f64>().ok())
+                .sum()
+        })
+        .unwrap_or(f64::NAN)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -234,6 +276,10 @@ fn main() {
         &["pods", "-n", "bench", "-l", "app=db"],
         "{.items[0].metadata.uid}",
     );
+    let pod = c.jsonpath(
+        &["pods", "-n", "bench", "-l", "app=db"],
+        "{.items[0].metadata.name}",
+    );
     let pid = c
         .guard
         .kubelet()
@@ -290,6 +336,7 @@ fn main() {
         .unwrap_or(1);
     let other = std::env::var_os("BENCH_BASELINE_PLUGIN").map(PathBuf::from);
     let direct = dir.path().join("direct.sql");
+    let through_exec = dir.path().join("exec.sql");
     let file = dir.path().join("plugin.sql");
     let f = file.to_str().unwrap_or_default();
     let dump_args = [
@@ -305,7 +352,9 @@ fn main() {
         "--yes",
     ];
     let (mut ratios, mut other_ratios) = (Vec::new(), Vec::new());
-    let (mut t_direct, mut t_plugin) = (Duration::ZERO, Duration::ZERO);
+    let (mut exec_ratios, mut other_exec_ratios) = (Vec::new(), Vec::new());
+    let (mut cpu, mut other_cpu) = (Vec::new(), Vec::new());
+    let (mut t_direct, mut t_plugin, mut t_exec) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut direct_bytes = 0;
     for round in 1..=rounds {
         let out = std::fs::File::create(&direct).expect("create");
@@ -315,27 +364,46 @@ fn main() {
         direct_bytes = std::fs::metadata(&direct).map(|m| m.len()).unwrap_or(0);
         // The baseline's file is not needed any more: keep the disk free.
         let _ = std::fs::remove_file(&direct);
+        // The seed's manual route: the same dump through the same API server's exec.
+        let out = std::fs::File::create(&through_exec).expect("create");
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .args(["exec", "-n", "bench", &pod, "-c", "mariadb", "--"])
+            .args([&["mariadb-dump", "-uroot"], FLAGS].concat())
+            .stdin(Stdio::null())
+            .stdout(out);
+        t_exec = timed(cmd);
+        let _ = std::fs::remove_file(&through_exec);
         let mut cmd = backup(&c, &dump_args);
         cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
-        let (took, stderr) = timed_output(cmd);
+        let (took, stderr) = timed_output(with_cpu_time(&cmd));
         t_plugin = took;
         ratios.push(ratio(t_plugin, t_direct));
+        exec_ratios.push(ratio(t_plugin, t_exec));
+        cpu.push(cpu_seconds(&stderr));
         let mut line = format!(
-            "  round {round}/{rounds}: mariadb-dump {:.2} s, plugin {:.2} s (ratio {:.2})",
+            "  round {round}/{rounds}: mariadb-dump {:.2} s, plugin {:.2} s (ratio {:.2}), kubectl exec {:.2} s (plugin ratio {:.2}), plugin CPU {:.2} s",
             t_direct.as_secs_f64(),
             t_plugin.as_secs_f64(),
-            ratio(t_plugin, t_direct)
+            ratio(t_plugin, t_direct),
+            t_exec.as_secs_f64(),
+            ratio(t_plugin, t_exec),
+            cpu_seconds(&stderr)
         );
         if let Some(bin) = &other {
             let mut cmd = backup_with(bin, &c, &dump_args);
             cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
-            let (t_other, _) = timed_output(cmd);
+            let (t_other, other_stderr) = timed_output(with_cpu_time(&cmd));
             other_ratios.push(ratio(t_other, t_direct));
+            other_exec_ratios.push(ratio(t_other, t_exec));
+            other_cpu.push(cpu_seconds(&other_stderr));
             line.push_str(&format!(
-                ", {} {:.2} s (ratio {:.2})",
+                ", {} {:.2} s (ratio {:.2}, CPU {:.2} s)",
                 bin.display(),
                 t_other.as_secs_f64(),
-                ratio(t_other, t_direct)
+                ratio(t_other, t_direct),
+                cpu_seconds(&other_stderr)
             ));
         }
         println!("{line}");
@@ -358,20 +426,31 @@ fn main() {
     );
     let dumped = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
     println!(
-        "  dump     mariadb-dump in the pod   {:>8.2} s   plugin through exec {:>8.2} s   ratio {:.2} (median of {rounds}; target <= 1.25, aim 1.05)   {:.0} MiB and {:.0} MiB of SQL",
+        "  dump     mariadb-dump in the pod   {:>8.2} s   plugin through exec {:>8.2} s   ratio {:.2} (median of {rounds}; target <= 1.25, aim 1.05)   {:.0} MiB and {:.0} MiB of SQL   kubectl exec mariadb-dump {:.2} s, plugin ratio {:.2} (median of {rounds})",
         t_direct.as_secs_f64(),
         t_plugin.as_secs_f64(),
         median(ratios),
         mib(direct_bytes),
-        mib(dumped)
+        mib(dumped),
+        t_exec.as_secs_f64(),
+        median(exec_ratios)
     );
     if let Some(bin) = &other {
         println!(
-            "  dump     {}: ratio {:.2} (median of {rounds}, same rounds)",
+            "  dump     {}: ratio {:.2} (median of {rounds}, same rounds), to kubectl exec {:.2}",
             bin.display(),
-            median(other_ratios)
+            median(other_ratios),
+            median(other_exec_ratios)
         );
     }
+    let mut cpu_line = format!(
+        "  cpu      plugin user+sys per dump {:.2} s (median of {rounds})",
+        median(cpu)
+    );
+    if let Some(bin) = &other {
+        cpu_line.push_str(&format!(", {} {:.2} s", bin.display(), median(other_cpu)));
+    }
+    println!("{cpu_line}");
     // Verification on its own.
     let t_verify = timed(backup(&c, &["verify", f]));
     let t_restore_test = timed(backup(
