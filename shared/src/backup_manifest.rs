@@ -310,6 +310,11 @@ impl Manifest {
                 path: file.display().to_string(),
                 source,
             })?;
+        Ok(self.compare(bytes, &sha))
+    }
+
+    /// How a file of `bytes` bytes with sha256 `sha256` differs from what the manifest says.
+    pub fn compare(&self, bytes: u64, sha256: &str) -> Vec<FileProblem> {
         let mut problems = Vec::new();
         if bytes != self.bytes {
             problems.push(FileProblem::Size {
@@ -317,13 +322,13 @@ impl Manifest {
                 file: bytes,
             });
         }
-        if sha != self.sha256 {
+        if sha256 != self.sha256 {
             problems.push(FileProblem::Sha256 {
                 manifest: self.sha256.clone(),
-                file: sha,
+                file: sha256.to_string(),
             });
         }
-        Ok(problems)
+        problems
     }
 }
 

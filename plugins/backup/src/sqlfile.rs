@@ -397,7 +397,10 @@ pub fn inspect_file(
     compression: Option<Compression>,
     progress: Option<&Progress>,
 ) -> std::io::Result<Summary> {
-    let mut sql = open_sql(path, compression)?;
+    inspect_reader(open_sql(path, compression)?, progress)
+}
+
+fn inspect_reader(mut sql: impl Read, progress: Option<&Progress>) -> std::io::Result<Summary> {
     let mut inspector = Inspector::new(None);
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -411,6 +414,67 @@ pub fn inspect_file(
         }
     }
     Ok(inspector.finish())
+}
+
+/// A stored dump read once: the file's size and sha256 as stored, and the inspection of its
+/// SQL (or why its SQL could not be read: a compressed file cut or changed).
+#[derive(Debug)]
+pub struct StoredRead {
+    pub bytes: u64,
+    pub sha256: String,
+    pub sql: std::io::Result<Summary>,
+}
+
+/// A reader that counts and hashes what is read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: sha2::Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads a stored dump in one pass: the stored bytes are hashed as the decompressor takes
+/// them, and the SQL it gives goes through an inspector. A plain file's bytes are its SQL, so
+/// the inspector's digest is the file's and nothing is hashed twice. Whatever a decompressor
+/// leaves unread (it stopped at an error, or bytes follow its last frame) is still hashed, so
+/// the file's size and digest always cover the whole file.
+pub fn read_stored(
+    path: &Path,
+    compression: Option<Compression>,
+    progress: Option<&Progress>,
+) -> std::io::Result<StoredRead> {
+    let file = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let Some(compression) = compression else {
+        let summary = inspect_reader(file, progress)?;
+        return Ok(StoredRead {
+            bytes: summary.bytes,
+            sha256: summary.sha256.clone(),
+            sql: Ok(summary),
+        });
+    };
+    let mut raw = HashingReader {
+        inner: file,
+        hasher: sha2::Sha256::new(),
+        bytes: 0,
+    };
+    let sql = match compression {
+        Compression::Gzip => inspect_reader(flate2::read::MultiGzDecoder::new(&mut raw), progress),
+        Compression::Zstd => zstd::Decoder::new(&mut raw).and_then(|d| inspect_reader(d, progress)),
+    };
+    std::io::copy(&mut raw, &mut std::io::sink())?;
+    Ok(StoredRead {
+        bytes: raw.bytes,
+        sha256: hex(&raw.hasher.finalize()),
+        sql,
+    })
 }
 
 /// A writer into an async pipe, from a plain thread.
@@ -492,6 +556,36 @@ mod tests {
                 assert!(stored.bytes < summary.bytes, "{c:?} compresses");
             }
         }
+    }
+
+    #[tokio::test]
+    async fn one_read_of_a_stored_dump_gives_the_file_digest_and_the_sql_inspection() {
+        use tokio::io::AsyncWriteExt;
+        let dir = tempfile::tempdir().unwrap();
+        let text = big_dump();
+        for c in [None, Some(Compression::Gzip), Some(Compression::Zstd)] {
+            let path = dir.path().join(format!("r{c:?}.sql"));
+            let mut sink = DumpSink::new(Some(&path), c, None, None, None).unwrap();
+            sink.write_all(text.as_bytes()).await.unwrap();
+            let (summary, stored) = sink.finish(&mut Timings::new(false)).unwrap();
+            let stored = stored.unwrap();
+            let read = read_stored(&path, c, None).unwrap();
+            assert_eq!((read.bytes, &read.sha256), (stored.bytes, &stored.sha256));
+            assert_eq!(read.sql.unwrap(), summary, "{c:?}");
+
+            // Bytes after the last compressed frame, or a byte changed inside one: the file's
+            // size and digest still cover every byte, whatever the decompressor made of it.
+            let mut bytes = std::fs::read(&path).unwrap();
+            bytes.extend_from_slice(b"tail");
+            let at = bytes.len() / 2;
+            bytes[at] ^= 0x55;
+            std::fs::write(&path, &bytes).unwrap();
+            let read = read_stored(&path, c, None).unwrap();
+            let (n, sha) = upgrade_shared::backup_manifest::sha256_of(&bytes[..]).unwrap();
+            assert_eq!((read.bytes, read.sha256), (n, sha), "{c:?}");
+        }
+        let missing = read_stored(&dir.path().join("none.sql"), None, None).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
     /// A dump many times larger than the pipe and the queue between the threads.

@@ -222,8 +222,15 @@ impl tokio::io::AsyncWrite for MarkerWatch {
 /// Everything wrong with a dump file and its manifest, without a server: the manifest's own
 /// verdict, size and sha256 of the file, sha256 of its SQL, the trailer, rows per table.
 pub fn file_problems(file: &Path) -> anyhow::Result<(Manifest, Vec<String>)> {
+    let manifest = read_manifest(file)?;
+    let problems = content_problems(file, &manifest)?;
+    Ok((manifest, problems))
+}
+
+/// The manifest beside a dump; a dump without one is refused as unverified.
+pub fn read_manifest(file: &Path) -> anyhow::Result<Manifest> {
     let mpath = manifest_path(file);
-    let manifest = Manifest::read(&mpath).map_err(|e| match &e {
+    Manifest::read(&mpath).map_err(|e| match &e {
         upgrade_shared::backup_manifest::ManifestError::Io { source, .. }
             if source.kind() == std::io::ErrorKind::NotFound =>
         {
@@ -234,46 +241,53 @@ pub fn file_problems(file: &Path) -> anyhow::Result<(Manifest, Vec<String>)> {
             )))
         }
         _ => anyhow::Error::new(e),
-    })?;
+    })
+}
+
+/// Everything wrong with a dump file against its manifest, read in one pass
+/// ([`sqlfile::read_stored`]). The SQL's findings count only for a file that is the one the
+/// manifest describes: a changed file is reported as changed, not by what its text holds.
+pub fn content_problems(file: &Path, manifest: &Manifest) -> anyhow::Result<Vec<String>> {
     let mut problems = Vec::new();
     if !manifest.verified {
         problems.push("the manifest says the dump was not verified".to_string());
     }
-    let changed = manifest.check_file(file)?;
-    let intact = changed.is_empty();
-    problems.extend(changed.iter().map(ToString::to_string));
-    if intact {
-        let summary = sqlfile::inspect_file(file, manifest.compression, None)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-        if summary.sha256 != manifest.sql_sha256 {
-            problems.push(format!(
-                "the SQL's sha256 is {}, the manifest says {}",
-                summary.sha256, manifest.sql_sha256
-            ));
-        }
-        if !summary.trailer {
-            problems.push(format!(
-                "the dump does not end with its '-- Dump completed' trailer (last line: {:?})",
-                summary.last_line
-            ));
-        }
-        for db in &manifest.databases {
-            for t in &db.tables {
-                let found = summary
-                    .rows
-                    .get(&(db.name.clone(), t.name.clone()))
-                    .copied()
-                    .unwrap_or(0);
-                if found != t.rows {
-                    problems.push(format!(
-                        "{}.{} has {found} rows in the file, the manifest says {}",
-                        db.name, t.name, t.rows
-                    ));
-                }
+    let cannot_read = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", file.display());
+    let read = sqlfile::read_stored(file, manifest.compression, None).map_err(cannot_read)?;
+    let changed = manifest.compare(read.bytes, &read.sha256);
+    if !changed.is_empty() {
+        problems.extend(changed.iter().map(ToString::to_string));
+        return Ok(problems);
+    }
+    let summary = read.sql.map_err(cannot_read)?;
+    if summary.sha256 != manifest.sql_sha256 {
+        problems.push(format!(
+            "the SQL's sha256 is {}, the manifest says {}",
+            summary.sha256, manifest.sql_sha256
+        ));
+    }
+    if !summary.trailer {
+        problems.push(format!(
+            "the dump does not end with its '-- Dump completed' trailer (last line: {:?})",
+            summary.last_line
+        ));
+    }
+    for db in &manifest.databases {
+        for t in &db.tables {
+            let found = summary
+                .rows
+                .get(&(db.name.clone(), t.name.clone()))
+                .copied()
+                .unwrap_or(0);
+            if found != t.rows {
+                problems.push(format!(
+                    "{}.{} has {found} rows in the file, the manifest says {}",
+                    db.name, t.name, t.rows
+                ));
             }
         }
     }
-    Ok((manifest, problems))
+    Ok(problems)
 }
 
 /// A name for a scratch database: unique enough, within MySQL's 64 characters.

@@ -16,7 +16,7 @@ use upgrade_shared::scale::{self, Replicas};
 use upgrade_shared::{exit, prompt};
 
 use super::verify::load;
-use super::{databases, file_problems, row_counts, tables};
+use super::{content_problems, databases, read_manifest, row_counts, tables};
 use crate::plan::{Action, Live, Refusal, RestoreStep, plan_restore, targets};
 use crate::sections::Selection;
 use crate::{Args, Command, DryRun, connect};
@@ -60,7 +60,52 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             "--quiesce needs --profile: the profile says which components write to the database"
         );
     }
-    let (manifest, problems) = file_problems(file)?;
+    // The file is read (size, sha256, trailer, rows) on a thread of its own while the server
+    // is asked what the restore would replace; nothing is changed before it passed.
+    let manifest = read_manifest(file)?;
+    let checking = tokio::task::spawn_blocking({
+        let (file, manifest) = (file.clone(), manifest.clone());
+        move || content_problems(&file, &manifest)
+    });
+    let planned = async {
+        let (client, s) = connect(args, at).await?;
+        let dumped: Vec<String> = manifest.databases.iter().map(|d| d.name.clone()).collect();
+        let targets = targets(&dumped, database.as_deref())?;
+        let existing = databases(&s).await?;
+        let mut steps = Vec::new();
+        for t in &targets {
+            let exists = existing.contains(&t.into);
+            let live_tables = if exists {
+                let names = tables(&s, &t.into).await?;
+                row_counts(&s, &t.into, &names).await?
+            } else {
+                BTreeMap::new()
+            };
+            let dump_tables: Vec<String> = manifest
+                .databases
+                .iter()
+                .find(|d| d.name == t.from)
+                .map(|d| d.tables.iter().map(|x| x.name.clone()).collect())
+                .unwrap_or_default();
+            let live = Live {
+                exists,
+                tables: live_tables,
+            };
+            steps.push(plan_restore(
+                t,
+                manifest.mode,
+                &dump_tables,
+                &live,
+                *replace,
+            )?);
+        }
+        Ok::<_, anyhow::Error>((client, s, steps))
+    }
+    .await;
+    // A file that fails verification is the first thing to say, whatever the server answered.
+    let problems = checking
+        .await
+        .map_err(|_| anyhow::anyhow!("checking {} failed", file.display()))??;
     if let Some(p) = problems.first() {
         return Err(Refusal(format!(
             "{} fails verification, not restoring it: {p}",
@@ -69,37 +114,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         .into());
     }
     drop(source);
-    let (client, s) = connect(args, at).await?;
-    let dumped: Vec<String> = manifest.databases.iter().map(|d| d.name.clone()).collect();
-    let targets = targets(&dumped, database.as_deref())?;
-    let existing = databases(&s).await?;
-    let mut steps = Vec::new();
-    for t in &targets {
-        let exists = existing.contains(&t.into);
-        let live_tables = if exists {
-            let names = tables(&s, &t.into).await?;
-            row_counts(&s, &t.into, &names).await?
-        } else {
-            BTreeMap::new()
-        };
-        let dump_tables: Vec<String> = manifest
-            .databases
-            .iter()
-            .find(|d| d.name == t.from)
-            .map(|d| d.tables.iter().map(|x| x.name.clone()).collect())
-            .unwrap_or_default();
-        let live = Live {
-            exists,
-            tables: live_tables,
-        };
-        steps.push(plan_restore(
-            t,
-            manifest.mode,
-            &dump_tables,
-            &live,
-            *replace,
-        )?);
-    }
+    let (client, s, steps) = planned?;
 
     // Writers: the pods of every other component of the profile, by their owners.
     let cluster = Cluster {
