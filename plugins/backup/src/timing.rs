@@ -1,7 +1,7 @@
 //! Where a command's time goes: the wall time of each phase, printed once on stderr at the end
 //! when `KUBECTL_UPGRADE_BACKUP_TIMINGS` is set (to anything but `0` or nothing), so a slow dump
-//! can be taken apart without a profiler. The benchmark sets it. Nothing is printed otherwise,
-//! and the figures never go to stdout, so `-o json` stays machine-readable.
+//! or restore can be taken apart without a profiler. The benchmark sets it. Nothing is printed
+//! otherwise, and the figures never go to stdout, so `-o json` stays machine-readable.
 
 use std::time::{Duration, Instant};
 

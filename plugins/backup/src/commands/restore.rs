@@ -19,6 +19,7 @@ use super::verify::load;
 use super::{content_problems, databases, read_manifest, row_counts, tables};
 use crate::plan::{Action, Live, Refusal, RestoreStep, plan_restore, targets};
 use crate::sections::Selection;
+use crate::timing::Timings;
 use crate::{Args, Command, DryRun, connect};
 
 /// The journal of this plugin.
@@ -62,10 +63,14 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     }
     // The file is read (size, sha256, trailer, rows) on a thread of its own while the server
     // is asked what the restore would replace; nothing is changed before it passed.
+    let mut timings = Timings::from_env();
     let manifest = read_manifest(file)?;
     let checking = tokio::task::spawn_blocking({
         let (file, manifest) = (file.clone(), manifest.clone());
-        move || content_problems(&file, &manifest)
+        move || {
+            let t = std::time::Instant::now();
+            content_problems(&file, &manifest).map(|p| (p, t.elapsed()))
+        }
     });
     let planned = async {
         let (client, s) = connect(args, at).await?;
@@ -102,10 +107,13 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
         Ok::<_, anyhow::Error>((client, s, steps))
     }
     .await;
+    timings.lap("plan");
     // A file that fails verification is the first thing to say, whatever the server answered.
-    let problems = checking
+    let (problems, checked) = checking
         .await
         .map_err(|_| anyhow::anyhow!("checking {} failed", file.display()))??;
+    timings.part("verification", checked);
+    timings.lap("waiting-for-verification");
     if let Some(p) = problems.first() {
         return Err(Refusal(format!(
             "{} fails verification, not restoring it: {p}",
@@ -202,7 +210,8 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             .unwrap_or(std::time::Duration::from_secs(600));
         scale::wait_pods_gone(&cluster, &writer_pods, timeout).await?;
     }
-    let restored = restore_all(&s, file, &manifest, &steps).await;
+    timings.lap("quiesce");
+    let restored = restore_all(&s, file, &manifest, &steps, &mut timings).await;
     if *quiesce {
         let back = scale::restore(&cluster, &writers).await;
         if back.is_ok() {
@@ -215,6 +224,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             };
         }
     }
+    timings.print();
     let differences = restored?;
     if !differences.is_empty() {
         return Err(anyhow::anyhow!(
@@ -248,6 +258,7 @@ async fn restore_all(
     file: &std::path::Path,
     manifest: &upgrade_shared::backup_manifest::Manifest,
     steps: &[RestoreStep],
+    timings: &mut Timings,
 ) -> anyhow::Result<Vec<String>> {
     let mut differences = Vec::new();
     for step in steps {
@@ -269,6 +280,7 @@ async fn restore_all(
             }
             Action::LoadEmpty | Action::LoadData => {}
         }
+        timings.lap("prepare");
         let rename = (step.target.from != step.target.into || manifest.mode == Mode::Full)
             .then(|| step.target.into.clone());
         load(
@@ -281,6 +293,7 @@ async fn restore_all(
             },
         )
         .await?;
+        timings.lap("load");
         let Some(db) = manifest
             .databases
             .iter()
@@ -290,6 +303,7 @@ async fn restore_all(
         };
         let names: Vec<String> = db.tables.iter().map(|t| t.name.clone()).collect();
         let counts = row_counts(s, &step.target.into, &names).await?;
+        timings.lap("row-counts");
         for t in &db.tables {
             let n = counts.get(&t.name).copied().unwrap_or(0);
             if n != t.rows {
