@@ -1,7 +1,8 @@
 //! `kubectl upgrade-migrate-pv adopt OLD=NEW OLD2=NEW2 …` end to end on the simulated cluster:
 //! several pairs adopted by one command (checked against the target StatefulSets), one bad pair
 //! refusing every pair before any change, a SIGKILL mid-way and a re-run that finishes every
-//! pair, and the rollback of one pair leaving the others adopted.
+//! pair, the rollback of one pair leaving the others adopted, and an owner of two adopted
+//! claims that comes back only with the second rollback.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -469,4 +470,104 @@ fn a_pair_that_fails_does_not_hide_the_others_and_the_exit_status_says_so() {
         assert_adopted(&c, old, new, volume);
     }
     assert_eq!(journal_states(&c), all_done());
+}
+
+/// One Deployment that mounts two claims, both on volumes of a default StorageClass.
+const SHARED_OWNER: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata: {name: shared}
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: {storageclass.kubernetes.io/is-default-class: "true"}
+provisioner: rancher.io/local-path
+volumeBindingMode: Immediate
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: a-data, namespace: shared}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: b-data, namespace: shared}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, namespace: shared}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      volumes:
+      - {name: a, persistentVolumeClaim: {claimName: a-data}}
+      - {name: b, persistentVolumeClaim: {claimName: b-data}}
+      containers:
+      - name: app
+        image: busybox
+        command: ["sh", "-c", "sleep 3600"]
+        volumeMounts:
+        - {name: a, mountPath: /a}
+        - {name: b, mountPath: /b}
+"#;
+
+#[test]
+fn an_owner_of_two_adopted_claims_comes_back_only_when_both_are_rolled_back() {
+    let c = TestCluster::start(&[]).expect("cluster");
+    c.apply(SHARED_OWNER);
+    c.wait_for(
+        &["deploy", "app", "-n", "shared"],
+        "{.status.readyReplicas}",
+        "1",
+        Duration::from_secs(120),
+    );
+    let replicas =
+        |c: &TestCluster| c.jsonpath(&["deploy", "app", "-n", "shared"], "{.spec.replicas}");
+    let o = migrate(
+        &c,
+        &[
+            "adopt",
+            "a-data=a-new",
+            "b-data=b-new",
+            "-n",
+            "shared",
+            "--quiesce",
+            "--yes",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(replicas(&c), "0");
+    // The Deployment still mounts b-data, which is adopted: scaling it up now would start a
+    // pod on a claim that does not exist (a StatefulSet's would get a new, empty one).
+    let o = migrate(&c, &["rollback", "a-new", "-n", "shared", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(
+        c.jsonpath(&["pvc", "a-data", "-n", "shared"], "{.status.phase}"),
+        "Bound"
+    );
+    assert_eq!(replicas(&c), "0", "{}", text(&o));
+    let said = text(&o);
+    assert!(
+        said.contains("deployment/app") && said.contains("b-new"),
+        "the rollback says why the owner stays down: {said}"
+    );
+    let o = migrate(&c, &["rollback", "b-new", "-n", "shared", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(replicas(&c), "1", "{}", text(&o));
+    c.wait_for(
+        &["deploy", "app", "-n", "shared"],
+        "{.status.readyReplicas}",
+        "1",
+        Duration::from_secs(120),
+    );
 }

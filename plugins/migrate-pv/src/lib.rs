@@ -348,9 +348,10 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
             check_names("claim", &[new_claim])?;
             let cluster = connect(&args).await?;
             let key = journal::adopt_key(new_claim);
+            let mut others = journal::JOURNAL.read(&cluster).await?;
             let Some(journal::Entry::Adopt {
                 record, quiesced, ..
-            }) = journal::JOURNAL.read(&cluster).await?.remove(&key)
+            }) = others.remove(&key)
             else {
                 return Err(plan::PlanError::NoRecord(
                     new_claim.clone(),
@@ -362,15 +363,15 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
                 adopt_state(&cluster, &record.old_claim, new_claim, Some(record.clone())).await?;
             state.users = cluster.pods_using(new_claim).await?;
             let mut plan = plan::rollback_adopt(&state, new_claim)?;
-            for (owner, replicas) in &quiesced {
-                if upgrade_shared::scale::replicas(&cluster, owner).await.ok() != Some(*replicas) {
-                    plan.steps.push(plan::Action::Scale {
-                        owner: owner.clone(),
-                        from: 0,
-                        to: *replicas,
-                    });
-                }
+            let mut current = std::collections::BTreeMap::new();
+            for owner in quiesced.keys() {
+                let now = upgrade_shared::scale::replicas(&cluster, owner).await.ok();
+                current.insert(owner.clone(), now);
             }
+            let (scales, held) =
+                plan::rollback_scales(&cluster.namespace, &quiesced, &current, &others);
+            plan.steps.extend(scales);
+            plan.warnings.extend(held);
             let result = carry_out(&args, &cluster, &plan, async || Ok(())).await?;
             if args.dry_run == DryRun::None {
                 journal::JOURNAL

@@ -520,6 +520,63 @@ pub fn rollback_adopt(state: &AdoptState, new: &str) -> Result<Plan, PlanError> 
     Ok(plan)
 }
 
+/// The owners a rollback scales back up: those of `quiesced` whose replicas differ from now
+/// (`current`) and that no other adoption still holds down. An owner that another pair's
+/// `adopt --quiesce` also stopped mounts that pair's old claim too, which is not back until
+/// that pair is rolled back: scaled up now, its pods would wait for a claim that does not exist
+/// (or, a StatefulSet's, get a new and empty one). Such an owner stays at zero with a warning,
+/// and the last rollback of its pairs brings it back.
+pub fn rollback_scales(
+    namespace: &str,
+    quiesced: &upgrade_shared::scale::Replicas,
+    current: &BTreeMap<String, Option<i32>>,
+    others: &BTreeMap<String, upgrade_shared::pv_journal::Entry>,
+) -> (Vec<Action>, Vec<String>) {
+    let (mut steps, mut warnings) = (Vec::new(), Vec::new());
+    for (owner, replicas) in quiesced {
+        let holding: Vec<&AdoptRecord> = others
+            .values()
+            .filter_map(|e| match e {
+                upgrade_shared::pv_journal::Entry::Adopt {
+                    record,
+                    state,
+                    quiesced,
+                } if state != "rolled-back" && quiesced.contains_key(owner) => Some(record),
+                _ => None,
+            })
+            .collect();
+        if !holding.is_empty() {
+            let pairs: Vec<String> = holding
+                .iter()
+                .map(|r| format!("pvc/{} (adopted by pvc/{})", r.old_claim, r.new_claim))
+                .collect();
+            let commands: Vec<String> = holding
+                .iter()
+                .map(|r| {
+                    format!(
+                        "kubectl upgrade-migrate-pv rollback {} -n {namespace}",
+                        r.new_claim
+                    )
+                })
+                .collect();
+            warnings.push(format!(
+                "{owner} stays at 0 replicas: it also mounts {}, not back yet; `{}` brings it back to {replicas}",
+                pairs.join(", "),
+                commands.join("` and `")
+            ));
+            continue;
+        }
+        if current.get(owner).copied().flatten() != Some(*replicas) {
+            steps.push(Action::Scale {
+                owner: owner.clone(),
+                from: 0,
+                to: *replicas,
+            });
+        }
+    }
+    (steps, warnings)
+}
+
 /// Plans setting Retain on the volumes behind claims; a policy already Retain is left alone.
 pub fn retain(
     namespace: &str,

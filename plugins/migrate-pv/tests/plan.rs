@@ -381,3 +381,67 @@ fn cleanup_deletes_only_what_a_verified_copy_still_replaces() {
     s.source_volume = None;
     assert!(cleanup::plan(&s).unwrap().steps.is_empty());
 }
+
+#[test]
+fn a_rollback_scales_back_only_the_owners_no_other_adoption_holds_down() {
+    use kubectl_upgrade_migrate_pv::journal::Entry;
+    use std::collections::BTreeMap;
+    let pvc = claim("b-data", "pvc-0865", "Bound");
+    let record = |old: &str, new: &str| {
+        let mut r = plan::record_of(&pvc, &volume(None, "Delete", "Bound"), new);
+        r.old_claim = old.into();
+        r
+    };
+    let quiesced: BTreeMap<String, i32> = [
+        ("deployment/app".to_string(), 2),
+        ("deployment/web".to_string(), 1),
+        ("deployment/up".to_string(), 3),
+    ]
+    .into();
+    let current: BTreeMap<String, Option<i32>> = [
+        ("deployment/app".to_string(), Some(0)),
+        ("deployment/web".to_string(), Some(0)),
+        ("deployment/up".to_string(), Some(3)),
+    ]
+    .into();
+    let entry = |old: &str, new: &str, state: &str, owners: &[&str]| Entry::Adopt {
+        record: record(old, new),
+        state: state.into(),
+        quiesced: owners.iter().map(|o| (o.to_string(), 1)).collect(),
+    };
+    let others: BTreeMap<String, Entry> = [
+        (
+            "adopt.b-new".to_string(),
+            entry("b-data", "b-new", "done", &["deployment/app"]),
+        ),
+        // A pair already rolled back holds nothing.
+        (
+            "adopt.c-new".to_string(),
+            entry("c-data", "c-new", "rolled-back", &["deployment/web"]),
+        ),
+    ]
+    .into();
+    let (steps, warnings) = plan::rollback_scales("shop", &quiesced, &current, &others);
+    // web comes back; up already has its replicas; app is held by b-new's adoption.
+    assert_eq!(
+        steps,
+        vec![Action::Scale {
+            owner: "deployment/web".into(),
+            from: 0,
+            to: 1
+        }]
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(
+            "deployment/app stays at 0 replicas: it also mounts pvc/b-data (adopted by pvc/b-new)"
+        ) && warnings[0]
+            .contains("`kubectl upgrade-migrate-pv rollback b-new -n shop` brings it back to 2"),
+        "{}",
+        warnings[0]
+    );
+    // Nothing else holds it: the last rollback brings it back.
+    let (steps, warnings) = plan::rollback_scales("shop", &quiesced, &current, &BTreeMap::new());
+    assert_eq!(steps.len(), 2);
+    assert!(warnings.is_empty());
+}
