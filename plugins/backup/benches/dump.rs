@@ -6,7 +6,8 @@
 //!   aim 1.05), and divided by the seed's manual route through the same API server,
 //!   `kubectl exec POD -- mariadb-dump -uroot FLAGS > FILE`, timed in the same rounds;
 //! - the plugin's CPU time per dump (user + sys, from `/usr/bin/time`), and the other
-//!   build's when one is named;
+//!   build's when one is named, with the simulated cluster's during the same dump (it runs
+//!   in this process: its user + sys from `/proc/self/stat`);
 //! - restore: the plugin's `restore --replace` (its verification pass included) divided by
 //!   `mariadb < FILE` (target ≤ 1.25);
 //! - the cost of verification: `verify FILE` and `verify --restore-test`;
@@ -209,6 +210,32 @@ fn cpu_seconds(stderr: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// This process's user + sys seconds so far (`/proc/self/stat` fields 14 and 15, in clock
+/// ticks): the simulated cluster's work, which runs on this process's threads.
+fn own_cpu_seconds() -> f64 {
+    let ticks_per_second = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .trim()
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(100.0);
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after_name = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
+    let ticks: f64 = after_name
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<f64>().ok())
+        .sum();
+    ticks / ticks_per_second
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
@@ -354,6 +381,7 @@ fn main() {
     let (mut ratios, mut other_ratios) = (Vec::new(), Vec::new());
     let (mut exec_ratios, mut other_exec_ratios) = (Vec::new(), Vec::new());
     let (mut cpu, mut other_cpu) = (Vec::new(), Vec::new());
+    let (mut sim_cpu, mut other_sim_cpu) = (Vec::new(), Vec::new());
     let (mut t_direct, mut t_plugin, mut t_exec) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
     let mut direct_bytes = 0;
     for round in 1..=rounds {
@@ -377,33 +405,41 @@ fn main() {
         let _ = std::fs::remove_file(&through_exec);
         let mut cmd = backup(&c, &dump_args);
         cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
+        let sim_before = own_cpu_seconds();
         let (took, stderr) = timed_output(with_cpu_time(&cmd));
+        let sim = own_cpu_seconds() - sim_before;
+        sim_cpu.push(sim);
         t_plugin = took;
         ratios.push(ratio(t_plugin, t_direct));
         exec_ratios.push(ratio(t_plugin, t_exec));
         cpu.push(cpu_seconds(&stderr));
         let mut line = format!(
-            "  round {round}/{rounds}: mariadb-dump {:.2} s, plugin {:.2} s (ratio {:.2}), kubectl exec {:.2} s (plugin ratio {:.2}), plugin CPU {:.2} s",
+            "  round {round}/{rounds}: mariadb-dump {:.2} s, plugin {:.2} s (ratio {:.2}), kubectl exec {:.2} s (plugin ratio {:.2}), plugin CPU {:.2} s (cluster {:.2} s)",
             t_direct.as_secs_f64(),
             t_plugin.as_secs_f64(),
             ratio(t_plugin, t_direct),
             t_exec.as_secs_f64(),
             ratio(t_plugin, t_exec),
-            cpu_seconds(&stderr)
+            cpu_seconds(&stderr),
+            sim
         );
         if let Some(bin) = &other {
             let mut cmd = backup_with(bin, &c, &dump_args);
             cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
+            let sim_before = own_cpu_seconds();
             let (t_other, other_stderr) = timed_output(with_cpu_time(&cmd));
+            let sim = own_cpu_seconds() - sim_before;
+            other_sim_cpu.push(sim);
             other_ratios.push(ratio(t_other, t_direct));
             other_exec_ratios.push(ratio(t_other, t_exec));
             other_cpu.push(cpu_seconds(&other_stderr));
             line.push_str(&format!(
-                ", {} {:.2} s (ratio {:.2}, CPU {:.2} s)",
+                ", {} {:.2} s (ratio {:.2}, CPU {:.2} s, cluster {:.2} s)",
                 bin.display(),
                 t_other.as_secs_f64(),
                 ratio(t_other, t_direct),
-                cpu_seconds(&other_stderr)
+                cpu_seconds(&other_stderr),
+                sim
             ));
         }
         println!("{line}");
@@ -444,11 +480,17 @@ fn main() {
         );
     }
     let mut cpu_line = format!(
-        "  cpu      plugin user+sys per dump {:.2} s (median of {rounds})",
-        median(cpu)
+        "  cpu      plugin user+sys per dump {:.2} s, the simulated cluster's meanwhile {:.2} s (medians of {rounds})",
+        median(cpu),
+        median(sim_cpu)
     );
     if let Some(bin) = &other {
-        cpu_line.push_str(&format!(", {} {:.2} s", bin.display(), median(other_cpu)));
+        cpu_line.push_str(&format!(
+            "; {}: {:.2} s and {:.2} s",
+            bin.display(),
+            median(other_cpu),
+            median(other_sim_cpu)
+        ));
     }
     println!("{cpu_line}");
     // Verification on its own.
