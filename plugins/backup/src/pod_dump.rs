@@ -29,8 +29,9 @@ fi
 "#;
 
 /// Sets `blocks` to `1` when the container's `dd` copies its input in full 1 MiB blocks
-/// (`iflag=fullblock` and `status=none`: GNU coreutils, BusyBox 1.33 and later), else to
-/// nothing. The probe copies one byte and must give back exactly that byte.
+/// (`iflag=fullblock` and `status=none`: GNU coreutils has both; BusyBox and toybox builds
+/// may lack them), else to nothing. The probe copies one byte and must give back exactly
+/// that byte.
 pub const LARGE_WRITES: &str = r#"blocks=
 if command -v dd >/dev/null 2>&1 && [ "$(printf x | dd bs=1M iflag=fullblock status=none 2>/dev/null)" = x ]; then
   blocks=1
