@@ -18,8 +18,8 @@
 //! the server's writes) are not written back while the next one is timed; the baseline and
 //! the plugin are treated alike.
 //!
-//! The plugin's dump runs with `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` and its per-phase times are
-//! printed under its figure. `BENCH_ROUNDS=N` (default 1) repeats the dump pair N times,
+//! The plugin's dump and restore run with `KUBECTL_UPGRADE_BACKUP_TIMINGS=1` and their
+//! per-phase times are printed under their figures. `BENCH_ROUNDS=N` (default 1) repeats the dump pair N times,
 //! alternating, and reports the median ratio; `BENCH_BASELINE_PLUGIN=PATH` times another build
 //! of the plugin (an older one) in the same rounds, so a change is measured side by side.
 //!
@@ -522,7 +522,7 @@ fn main() {
     );
     cmd.stdin(input);
     let t_load = timed(cmd);
-    let t_restore = timed(backup(
+    let mut cmd = backup(
         &c,
         &[
             "restore",
@@ -534,13 +534,16 @@ fn main() {
             "--replace",
             "--yes",
         ],
-    ));
+    );
+    cmd.env("KUBECTL_UPGRADE_BACKUP_TIMINGS", "1");
+    let (t_restore, restore_stderr) = timed_output(cmd);
     println!(
         "  restore  mariadb < FILE in the pod {:>8.2} s   plugin restore      {:>8.2} s   ratio {:.2} (target <= 1.25; includes its verification pass)",
         t_load.as_secs_f64(),
         t_restore.as_secs_f64(),
         ratio(t_restore, t_load)
     );
+    println!("    plugin {}", timings_line(&restore_stderr));
     println!(
         "  memory   plugin peak RSS while dumping: {:.1} MiB at {:.0} MiB, {:.1} MiB at {:.0} MiB (target: flat, < 50 MiB)",
         rss_half as f64 / 1024.0,
