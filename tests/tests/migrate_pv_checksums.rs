@@ -1,7 +1,9 @@
 //! `kubectl upgrade-migrate-pv copy --verify=checksum` end to end: contents are proven from one
 //! read of the source (the archive's digest as it streams) against the destination archived
 //! again from its files, and a destination file changed after the copy, or a byte changed in
-//! the stream between two namespaces, is found by name and exits 1.
+//! the stream between two namespaces, is found by name and exits 1. Its progress is shown as
+//! plain lines in a log and as bars with rate and ETA on a terminal (a pseudo-terminal from
+//! `script`), coloured unless `NO_COLOR` is set.
 
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
@@ -291,4 +293,87 @@ fn the_copy_the_listings_and_the_checksums_show_progress() {
         "",
         "no progress with -o json"
     );
+}
+
+/// Runs the plugin on a pseudo-terminal (`script`), as a person at a terminal would, and returns
+/// what the terminal showed.
+fn on_a_terminal(c: &TestCluster, args: &[&str], no_color: bool) -> (Option<i32>, String) {
+    let mut argv = vec![
+        upgrade_e2e::harness::plugin_binary("migrate-pv")
+            .display()
+            .to_string(),
+        "--kubeconfig".to_string(),
+        c.kubeconfig.display().to_string(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let line = shlex::try_join(argv.iter().map(String::as_str)).expect("quotable");
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qefc", &line, "/dev/null"])
+        .env("TERM", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null());
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    }
+    let o = cmd.output().expect("script runs");
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_the_copy_draws_bars_with_rate_and_eta_and_colour_unless_no_color() {
+    let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
+    write_tree(&c, 120);
+    let args = |dest: &'static str| {
+        vec![
+            "copy",
+            "minio-data-minio-0",
+            dest,
+            "-n",
+            NS,
+            "--create",
+            "--quiesce",
+            "--verify=checksum",
+            "--yes",
+        ]
+    };
+    let (code, shown) = on_a_terminal(&c, &args("drawn"), false);
+    assert_eq!(code, Some(0), "{shown}");
+    // Bars, not the plain lines a log gets: a bar with its rate and ETA where the total is
+    // known, redrawn in place.
+    assert!(
+        shown.contains("\x1b[2K") && shown.contains("ETA"),
+        "bars redrawn in place, with an ETA: {shown:?}"
+    );
+    let moving = shown.split("copying [").skip(1).any(|frame| {
+        let frame = frame.split("ETA").next().unwrap_or_default();
+        frame.contains("/s") && !frame.contains(" 0 B/s")
+    });
+    assert!(
+        moving,
+        "the copy's bar shows a rate while it runs: {shown:?}"
+    );
+    assert!(
+        !shown.lines().any(|l| l.starts_with("copying: ")),
+        "no plain progress lines on a terminal: {shown:?}"
+    );
+    let sgr = |s: &str| {
+        s.match_indices("\x1b[").any(|(i, _)| {
+            s[i + 2..]
+                .chars()
+                .take_while(|ch| ch.is_ascii_digit() || *ch == ';')
+                .count()
+                > 0
+                && s[i + 2..]
+                    .trim_start_matches(|ch: char| ch.is_ascii_digit() || ch == ';')
+                    .starts_with('m')
+        })
+    };
+    assert!(sgr(&shown), "colour on a terminal: {shown:?}");
+    let (code, plain) = on_a_terminal(&c, &args("uncoloured"), true);
+    assert_eq!(code, Some(0), "{plain}");
+    assert!(plain.contains("ETA"), "bars still drawn: {plain:?}");
+    assert!(!sgr(&plain), "no colour with NO_COLOR: {plain:?}");
 }
