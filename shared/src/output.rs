@@ -175,9 +175,21 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// `n` and the noun that goes with it: `1 file`, `3 files`, `0 files`.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_take_the_noun_their_number_needs() {
+        assert_eq!(count(1, "symlink", "symlinks"), "1 symlink");
+        assert_eq!(count(0, "file", "files"), "0 files");
+        assert_eq!(count(2, "directory", "directories"), "2 directories");
+    }
 
     #[test]
     fn no_color_wins_and_auto_follows_the_terminal() {

@@ -609,11 +609,11 @@ pub async fn run(args: &Args, c: &CopyArgs, cluster: &Cluster) -> anyhow::Result
         let mut text = String::new();
         if report.verified {
             text.push_str(&format!(
-                "{} {} files, {} directories, {} symlinks, {} — identical ({}{})\n",
+                "{} {}, {}, {}, {} — identical ({}{})\n",
                 styles.good("verified:"),
-                report.files,
-                report.directories,
-                report.symlinks,
+                output::count(report.files, "file", "files"),
+                output::count(report.directories, "directory", "directories"),
+                output::count(report.symlinks, "symlink", "symlinks"),
                 human(report.bytes),
                 report.verify,
                 content
