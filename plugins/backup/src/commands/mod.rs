@@ -57,69 +57,8 @@ pub async fn tables_with_engines(s: &Session, db: &str) -> anyhow::Result<Vec<(S
         .collect())
 }
 
-/// Exact row counts (`COUNT(*)`) of tables of one database. Each `COUNT(*)` reads its whole
-/// table on one of the server's threads, so when the tables hold more than [`SPLIT_FROM`]
-/// bytes (the server's estimate) they are counted in two sessions at once, split by size
-/// ([`split_by_size`]); smaller databases take one query.
+/// Exact row counts (`COUNT(*)`) of tables of one database.
 pub async fn row_counts(
-    s: &Session,
-    db: &str,
-    tables: &[String],
-) -> anyhow::Result<BTreeMap<String, u64>> {
-    if tables.len() < 2 {
-        return counts_in_one_session(s, db, tables).await;
-    }
-    let sizes = table_sizes(s, db).await?;
-    if sizes.values().sum::<u64>() < SPLIT_FROM {
-        return counts_in_one_session(s, db, tables).await;
-    }
-    let (first, second) = split_by_size(tables, &sizes);
-    let (mut out, more) = tokio::try_join!(
-        counts_in_one_session(s, db, &first),
-        counts_in_one_session(s, db, &second)
-    )?;
-    out.extend(more);
-    Ok(out)
-}
-
-/// From how many bytes of tables [`row_counts`] counts in two sessions.
-pub const SPLIT_FROM: u64 = 64 * 1024 * 1024;
-
-/// The server's estimate of each table's size (data and indexes), by name.
-async fn table_sizes(s: &Session, db: &str) -> anyhow::Result<BTreeMap<String, u64>> {
-    Ok(s
-        .query(&format!(
-            "SELECT TABLE_NAME, COALESCE(DATA_LENGTH, 0) + COALESCE(INDEX_LENGTH, 0) FROM information_schema.TABLES WHERE TABLE_SCHEMA = {} AND TABLE_TYPE = 'BASE TABLE';",
-            quote_str(db)
-        ))
-        .await?
-        .into_iter()
-        .filter_map(|r| match r.as_slice() {
-            [Some(t), Some(n)] => Some((t.clone(), n.parse().unwrap_or(0))),
-            _ => None,
-        })
-        .collect())
-}
-
-/// Two groups of tables of about equal size, the largest first into the smaller group; a table
-/// the estimates do not know counts as empty. Every table is in exactly one group.
-pub fn split_by_size(
-    tables: &[String],
-    sizes: &BTreeMap<String, u64>,
-) -> (Vec<String>, Vec<String>) {
-    let mut by_size: Vec<&String> = tables.iter().collect();
-    by_size.sort_by_key(|t| std::cmp::Reverse(sizes.get(*t).copied().unwrap_or(0)));
-    let (mut a, mut b) = ((Vec::new(), 0u64), (Vec::new(), 0u64));
-    for t in by_size {
-        let size = sizes.get(t).copied().unwrap_or(0);
-        let group = if a.1 <= b.1 { &mut a } else { &mut b };
-        group.0.push(t.clone());
-        group.1 += size;
-    }
-    (a.0, b.0)
-}
-
-async fn counts_in_one_session(
     s: &Session,
     db: &str,
     tables: &[String],
@@ -362,30 +301,4 @@ pub fn scratch_name(purpose: &str) -> String {
         std::process::id(),
         nanos
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tables_are_split_into_two_groups_of_about_equal_size() {
-        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let sizes: BTreeMap<String, u64> =
-            [("blobs", 300), ("texts", 200), ("nums", 90), ("tiny", 5)]
-                .map(|(t, n)| (t.to_string(), n))
-                .into();
-        let tables = names(&["blobs", "nums", "texts", "tiny", "unknown"]);
-        let (a, b) = split_by_size(&tables, &sizes);
-        assert_eq!(a, names(&["blobs"]));
-        assert_eq!(b, names(&["texts", "nums", "tiny", "unknown"]));
-        let mut all = [a, b].concat();
-        all.sort();
-        let mut want = tables.clone();
-        want.sort();
-        assert_eq!(all, want, "every table counted once");
-        // Two tables: one each, whatever their sizes.
-        let (a, b) = split_by_size(&names(&["tiny", "nums"]), &sizes);
-        assert_eq!((a.len(), b.len()), (1, 1));
-    }
 }
