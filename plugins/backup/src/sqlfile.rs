@@ -391,16 +391,7 @@ pub fn open_sql(
     })
 }
 
-/// Reads a stored dump through an inspector.
-pub fn inspect_file(
-    path: &Path,
-    compression: Option<Compression>,
-    progress: Option<&Progress>,
-) -> std::io::Result<Summary> {
-    inspect_reader(open_sql(path, compression)?, progress)
-}
-
-fn inspect_reader(mut sql: impl Read, progress: Option<&Progress>) -> std::io::Result<Summary> {
+fn inspect_reader(mut sql: impl Read) -> std::io::Result<Summary> {
     let mut inspector = Inspector::new(None);
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -409,9 +400,6 @@ fn inspect_reader(mut sql: impl Read, progress: Option<&Progress>) -> std::io::R
             break;
         }
         inspector.update(&buf[..n]);
-        if let Some(p) = progress {
-            p.set(inspector.bytes());
-        }
     }
     Ok(inspector.finish())
 }
@@ -446,14 +434,10 @@ impl<R: Read> Read for HashingReader<R> {
 /// the inspector's digest is the file's and nothing is hashed twice. Whatever a decompressor
 /// leaves unread (it stopped at an error, or bytes follow its last frame) is still hashed, so
 /// the file's size and digest always cover the whole file.
-pub fn read_stored(
-    path: &Path,
-    compression: Option<Compression>,
-    progress: Option<&Progress>,
-) -> std::io::Result<StoredRead> {
+pub fn read_stored(path: &Path, compression: Option<Compression>) -> std::io::Result<StoredRead> {
     let file = BufReader::with_capacity(1 << 20, File::open(path)?);
     let Some(compression) = compression else {
-        let summary = inspect_reader(file, progress)?;
+        let summary = inspect_reader(file)?;
         return Ok(StoredRead {
             bytes: summary.bytes,
             sha256: summary.sha256.clone(),
@@ -466,8 +450,8 @@ pub fn read_stored(
         bytes: 0,
     };
     let sql = match compression {
-        Compression::Gzip => inspect_reader(flate2::read::MultiGzDecoder::new(&mut raw), progress),
-        Compression::Zstd => zstd::Decoder::new(&mut raw).and_then(|d| inspect_reader(d, progress)),
+        Compression::Gzip => inspect_reader(flate2::read::MultiGzDecoder::new(&mut raw)),
+        Compression::Zstd => zstd::Decoder::new(&mut raw).and_then(inspect_reader),
     };
     std::io::copy(&mut raw, &mut std::io::sink())?;
     Ok(StoredRead {
@@ -550,7 +534,7 @@ mod tests {
             let (bytes, sha) =
                 upgrade_shared::backup_manifest::sha256_of(File::open(&path).unwrap()).unwrap();
             assert_eq!((bytes, sha), (stored.bytes, stored.sha256));
-            let back = inspect_file(&path, c, None).unwrap();
+            let back = read_stored(&path, c).unwrap().sql.unwrap();
             assert_eq!(back.sha256, summary.sha256);
             if c.is_some() {
                 assert!(stored.bytes < summary.bytes, "{c:?} compresses");
@@ -569,7 +553,7 @@ mod tests {
             sink.write_all(text.as_bytes()).await.unwrap();
             let (summary, stored) = sink.finish(&mut Timings::new(false)).unwrap();
             let stored = stored.unwrap();
-            let read = read_stored(&path, c, None).unwrap();
+            let read = read_stored(&path, c).unwrap();
             assert_eq!((read.bytes, &read.sha256), (stored.bytes, &stored.sha256));
             assert_eq!(read.sql.unwrap(), summary, "{c:?}");
 
@@ -580,11 +564,11 @@ mod tests {
             let at = bytes.len() / 2;
             bytes[at] ^= 0x55;
             std::fs::write(&path, &bytes).unwrap();
-            let read = read_stored(&path, c, None).unwrap();
+            let read = read_stored(&path, c).unwrap();
             let (n, sha) = upgrade_shared::backup_manifest::sha256_of(&bytes[..]).unwrap();
             assert_eq!((read.bytes, read.sha256), (n, sha), "{c:?}");
         }
-        let missing = read_stored(&dir.path().join("none.sql"), None, None).unwrap_err();
+        let missing = read_stored(&dir.path().join("none.sql"), None).unwrap_err();
         assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
     }
 
@@ -624,7 +608,7 @@ mod tests {
             let (bytes, sha) =
                 upgrade_shared::backup_manifest::sha256_of(File::open(&path).unwrap()).unwrap();
             assert_eq!((bytes, sha), (stored.bytes, stored.sha256));
-            let back = inspect_file(&path, c, None).unwrap();
+            let back = read_stored(&path, c).unwrap().sql.unwrap();
             assert_eq!(back, summary, "{c:?}: the file holds what was inspected");
         }
     }

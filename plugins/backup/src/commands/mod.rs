@@ -253,7 +253,7 @@ pub fn content_problems(file: &Path, manifest: &Manifest) -> anyhow::Result<Vec<
         problems.push("the manifest says the dump was not verified".to_string());
     }
     let cannot_read = |e: std::io::Error| anyhow::anyhow!("cannot read {}: {e}", file.display());
-    let read = sqlfile::read_stored(file, manifest.compression, None).map_err(cannot_read)?;
+    let read = sqlfile::read_stored(file, manifest.compression).map_err(cannot_read)?;
     let changed = manifest.compare(read.bytes, &read.sha256);
     if !changed.is_empty() {
         problems.extend(changed.iter().map(ToString::to_string));
