@@ -73,25 +73,31 @@ fn volume_dir(c: &TestCluster, ns: &str, claim: &str) -> PathBuf {
     PathBuf::from(c.jsonpath(&["pv", &pv], "{.spec.hostPath.path}"))
 }
 
+/// `copy` of MinIO's claim into a new claim `dest`, with the checksum verification.
+fn copy_args(dest: &str) -> [&str; 9] {
+    [
+        "copy",
+        "minio-data-minio-0",
+        dest,
+        "-n",
+        NS,
+        "--create",
+        "--quiesce",
+        "--verify=checksum",
+        "--yes",
+    ]
+}
+
 #[test]
 fn a_checksum_copy_reads_the_source_once_and_proves_it_by_the_archive_digest() {
     let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
     write_tree(&c, 5);
     let copy = |dest: &str, separate: bool| {
         let mut cmd = std::process::Command::new(upgrade_e2e::harness::plugin_binary("migrate-pv"));
-        cmd.arg("--kubeconfig").arg(&c.kubeconfig).args([
-            "copy",
-            "minio-data-minio-0",
-            dest,
-            "-n",
-            NS,
-            "--create",
-            "--quiesce",
-            "--verify=checksum",
-            "--yes",
-            "-o",
-            "json",
-        ]);
+        cmd.arg("--kubeconfig")
+            .arg(&c.kubeconfig)
+            .args(copy_args(dest))
+            .args(["-o", "json"]);
         if separate {
             cmd.env("MIGRATE_PV_CHECKSUMS", "separate");
         }
@@ -240,17 +246,7 @@ fn the_copy_the_listings_and_the_checksums_show_progress() {
     let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
     write_tree(&c, 30);
     let copy = |dest: &str, json: bool| {
-        let mut args = vec![
-            "copy",
-            "minio-data-minio-0",
-            dest,
-            "-n",
-            NS,
-            "--create",
-            "--quiesce",
-            "--verify=checksum",
-            "--yes",
-        ];
+        let mut args = copy_args(dest).to_vec();
         if json {
             args.extend(["-o", "json"]);
         }
@@ -326,20 +322,7 @@ fn on_a_terminal(c: &TestCluster, args: &[&str], no_color: bool) -> (Option<i32>
 fn on_a_terminal_the_copy_draws_bars_with_rate_and_eta_and_colour_unless_no_color() {
     let c = TestCluster::start(&["kubeflow-minio.yaml"]).expect("cluster");
     write_tree(&c, 120);
-    let args = |dest: &'static str| {
-        vec![
-            "copy",
-            "minio-data-minio-0",
-            dest,
-            "-n",
-            NS,
-            "--create",
-            "--quiesce",
-            "--verify=checksum",
-            "--yes",
-        ]
-    };
-    let (code, shown) = on_a_terminal(&c, &args("drawn"), false);
+    let (code, shown) = on_a_terminal(&c, &copy_args("drawn"), false);
     assert_eq!(code, Some(0), "{shown}");
     // Bars, not the plain lines a log gets: a bar with its rate and ETA where the total is
     // known, redrawn in place.
@@ -372,7 +355,7 @@ fn on_a_terminal_the_copy_draws_bars_with_rate_and_eta_and_colour_unless_no_colo
         })
     };
     assert!(sgr(&shown), "colour on a terminal: {shown:?}");
-    let (code, plain) = on_a_terminal(&c, &args("uncoloured"), true);
+    let (code, plain) = on_a_terminal(&c, &copy_args("uncoloured"), true);
     assert_eq!(code, Some(0), "{plain}");
     assert!(plain.contains("ETA"), "bars still drawn: {plain:?}");
     assert!(!sgr(&plain), "no colour with NO_COLOR: {plain:?}");
