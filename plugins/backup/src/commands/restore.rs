@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use upgrade_shared::backup_manifest::Mode;
+use upgrade_shared::backup_manifest::{Manifest, Mode};
 use upgrade_shared::cluster::Cluster;
 use upgrade_shared::journal::Journal;
 use upgrade_shared::mysql::{Session, quote_ident};
@@ -74,36 +74,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     });
     let planned = async {
         let (client, s) = connect(args, at).await?;
-        let dumped: Vec<String> = manifest.databases.iter().map(|d| d.name.clone()).collect();
-        let targets = targets(&dumped, database.as_deref())?;
-        let existing = databases(&s).await?;
-        let mut steps = Vec::new();
-        for t in &targets {
-            let exists = existing.contains(&t.into);
-            let live_tables = if exists {
-                let names = tables(&s, &t.into).await?;
-                row_counts(&s, &t.into, &names).await?
-            } else {
-                BTreeMap::new()
-            };
-            let dump_tables: Vec<String> = manifest
-                .databases
-                .iter()
-                .find(|d| d.name == t.from)
-                .map(|d| d.tables.iter().map(|x| x.name.clone()).collect())
-                .unwrap_or_default();
-            let live = Live {
-                exists,
-                tables: live_tables,
-            };
-            steps.push(plan_restore(
-                t,
-                manifest.mode,
-                &dump_tables,
-                &live,
-                *replace,
-            )?);
-        }
+        let steps = plan_steps(&s, &manifest, database.as_deref(), *replace).await?;
         Ok::<_, anyhow::Error>((client, s, steps))
     }
     .await;
@@ -210,7 +181,7 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
             .unwrap_or(std::time::Duration::from_secs(600));
         scale::wait_pods_gone(&cluster, &writer_pods, timeout).await?;
     }
-    timings.lap("quiesce");
+    timings.lap("confirm-and-quiesce");
     let restored = restore_all(&s, file, &manifest, &steps, &mut timings).await;
     if *quiesce {
         let back = scale::restore(&cluster, &writers).await;
@@ -253,10 +224,51 @@ pub async fn run(args: &Args) -> anyhow::Result<u8> {
     Ok(exit::OK)
 }
 
+/// Each target database's restore step, from the manifest and what the server holds now (with
+/// the row counts of the tables a restore would replace).
+async fn plan_steps(
+    s: &Session,
+    manifest: &Manifest,
+    database: Option<&str>,
+    replace: bool,
+) -> anyhow::Result<Vec<RestoreStep>> {
+    let dumped: Vec<String> = manifest.databases.iter().map(|d| d.name.clone()).collect();
+    let targets = targets(&dumped, database)?;
+    let existing = databases(s).await?;
+    let mut steps = Vec::new();
+    for t in &targets {
+        let exists = existing.contains(&t.into);
+        let live_tables = if exists {
+            let names = tables(s, &t.into).await?;
+            row_counts(s, &t.into, &names).await?
+        } else {
+            BTreeMap::new()
+        };
+        let dump_tables: Vec<String> = manifest
+            .databases
+            .iter()
+            .find(|d| d.name == t.from)
+            .map(|d| d.tables.iter().map(|x| x.name.clone()).collect())
+            .unwrap_or_default();
+        let live = Live {
+            exists,
+            tables: live_tables,
+        };
+        steps.push(plan_restore(
+            t,
+            manifest.mode,
+            &dump_tables,
+            &live,
+            replace,
+        )?);
+    }
+    Ok(steps)
+}
+
 async fn restore_all(
     s: &Session,
     file: &std::path::Path,
-    manifest: &upgrade_shared::backup_manifest::Manifest,
+    manifest: &Manifest,
     steps: &[RestoreStep],
     timings: &mut Timings,
 ) -> anyhow::Result<Vec<String>> {
